@@ -1,0 +1,23 @@
+# -*- coding: utf-8 -*-
+# Copyright: aiinfra.cluster contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.aiinfra.cluster.plugins.module_utils.containerd import RegistryConfigError, registry_files
+
+
+def containerd_registry_files(entries, certs_dir="/etc/containerd/certs.d"):
+    """The certs.d directories, hosts.toml texts and CA files for a list of registry entries."""
+    try:
+        return registry_files(entries, certs_dir)
+    except RegistryConfigError as exc:
+        raise AnsibleFilterError("node_baseline_registries: %s" % exc)
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"containerd_registry_files": containerd_registry_files}

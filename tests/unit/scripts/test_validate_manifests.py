@@ -1,0 +1,139 @@
+import importlib.util
+import json
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+spec = importlib.util.spec_from_file_location("validate_manifests", os.path.join(ROOT, "scripts", "validate_manifests.py"))
+vm = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(vm)
+
+GOOD = """
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: tenant-a
+  labels:
+    pod-security.kubernetes.io/enforce: baseline
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: tenant-a}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - name: web
+          image: registry.lab:5000/web:1.0
+          resources: {limits: {cpu: 500m, memory: 128Mi}}
+"""
+
+
+def write(tmp_path, rel, text):
+    path = tmp_path / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_valid_manifests_pass(tmp_path):
+    write(tmp_path, "layer/app.yaml", GOOD)
+    counts, problems = vm.validate_tree(str(tmp_path), "1.31")
+    assert problems == []
+    assert counts["objects"] == 2
+
+
+@pytest.mark.parametrize("doc,message", [
+    # misspelled field: strict validation rejects unknown properties
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndta: {a: b}\n", "'dta' was unexpected"),
+    # wrong type
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: 1}\n", "1 is not of type 'string'"),
+    # API removed in Kubernetes 1.25
+    ("apiVersion: policy/v1beta1\nkind: PodSecurityPolicy\nmetadata: {name: p}\nspec: {}\n",
+     "no schema for policy/v1beta1 PodSecurityPolicy in Kubernetes 1.31"),
+    # custom resource without a schema of ours
+    ("apiVersion: example.io/v1\nkind: Widget\nmetadata: {name: w}\n", "no schema for example.io/v1 Widget"),
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n", "ConfigMap has no metadata.name"),
+    ("kind: ConfigMap\nmetadata: {name: c}\n", "missing apiVersion"),
+    ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {template: {}}\n", "'selector' is a required property"),
+])
+def test_broken_manifests_are_rejected(tmp_path, doc, message):
+    write(tmp_path, "layer/ok.yaml", GOOD)
+    write(tmp_path, "layer/broken.yaml", doc)
+    _counts, problems = vm.validate_tree(str(tmp_path), "1.31")
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("layer/broken.yaml#0")
+    assert message in problems[0]
+
+
+def test_invalid_yaml_is_reported(tmp_path):
+    write(tmp_path, "x/bad.yaml", "a: [unclosed\n")
+    _counts, problems = vm.validate_tree(str(tmp_path), "1.31")
+    assert problems and "not valid YAML" in problems[0]
+
+
+def test_version_matters(tmp_path):
+    # batch/v1 CronJob exists from 1.21; autoscaling/v2beta2 HPA was removed in 1.26
+    doc = ("apiVersion: autoscaling/v2beta2\nkind: HorizontalPodAutoscaler\nmetadata: {name: h}\n"
+           "spec: {scaleTargetRef: {kind: Deployment, name: d}, maxReplicas: 2}\n")
+    write(tmp_path, "x/hpa.yaml", doc)
+    assert vm.validate_tree(str(tmp_path), "1.25")[1] == []
+    assert "no schema for autoscaling/v2beta2" in vm.validate_tree(str(tmp_path), "1.31")[1][0]
+
+
+def test_custom_resources_use_our_schemas(tmp_path):
+    schemas = tmp_path / "schemas"
+    schema = {"type": "object", "required": ["spec"],
+              "properties": {"spec": {"type": "object", "required": ["size"],
+                                      "properties": {"size": {"type": "integer"}}, "additionalProperties": False}}}
+    write(schemas, "crds/example.io_v1/Widget.json", json.dumps(schema))
+    out = tmp_path / "out"
+    write(out, "x/good.yaml", "apiVersion: example.io/v1\nkind: Widget\nmetadata: {name: w}\nspec: {size: 3}\n")
+    write(out, "x/bad.yaml", "apiVersion: example.io/v1\nkind: Widget\nmetadata: {name: w}\nspec: {size: big}\n")
+    _counts, problems = vm.validate_tree(str(out), "1.31", str(schemas))
+    assert len(problems) == 1 and problems[0].startswith("x/bad.yaml#0 w: Widget: 'big' is not of type 'integer'")
+
+
+def test_helm_values_must_be_mappings_and_match_chart_schema(tmp_path):
+    schemas = tmp_path / "schemas"
+    write(schemas, "helm/cilium.json", json.dumps({"type": "object", "properties": {
+        "encryption": {"type": "object", "properties": {"type": {"enum": ["wireguard", "ipsec"]}}}}}))
+    out = tmp_path / "out"
+    write(out, "cni/values/cilium.yaml", "encryption: {enabled: true, type: wireguard}\n")
+    assert vm.validate_tree(str(out), "1.31", str(schemas))[1] == []
+    write(out, "cni/values/cilium.yaml", "encryption: {enabled: true, type: wiregaurd}\n")
+    problems = vm.validate_tree(str(out), "1.31", str(schemas))[1]
+    assert len(problems) == 1 and "'wiregaurd' is not one of" in problems[0]
+    write(out, "cni/values/cilium.yaml", "- a list\n")
+    assert "must be a mapping" in vm.validate_tree(str(out), "1.31", str(schemas))[1][0]
+
+
+def test_list_kinds_are_expanded(tmp_path):
+    write(tmp_path, "x/list.yaml", "apiVersion: v1\nkind: List\nitems:\n"
+          "  - {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n"
+          "  - {apiVersion: v1, kind: ConfigMap, metadata: {name: b}, bogus: 1}\n")
+    counts, problems = vm.validate_tree(str(tmp_path), "1.31")
+    assert counts["objects"] == 2 and len(problems) == 1 and "x/list.yaml#0 b" in problems[0]
+
+
+@pytest.mark.parametrize("given,minor", [("v1.31.4+k3s1", "1.31"), ("1.30.2", "1.30"), ("1.29", "1.29")])
+def test_minor_version(given, minor):
+    assert vm.minor_version(given) == minor
+
+
+def test_minor_version_rejects_garbage():
+    with pytest.raises(ValueError, match="cannot read a Kubernetes version"):
+        vm.minor_version("latest")
+
+
+def test_main_exit_codes_and_version_from_render_meta(tmp_path, capsys):
+    write(tmp_path, "_render.json", json.dumps({"kubernetes_version": "v1.31.4+k3s1"}))
+    write(tmp_path, "x/a.yaml", GOOD)
+    assert vm.main([str(tmp_path)]) == 0
+    assert "validated 2 objects in 1 files and 0 Helm values files against Kubernetes 1.31: 0 invalid" in capsys.readouterr().out
+    write(tmp_path, "x/b.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndta: {}\n")
+    assert vm.main([str(tmp_path)]) == 1
+    assert "INVALID x/b.yaml#0 c:" in capsys.readouterr().out

@@ -7,4 +7,4 @@ inventory=${1:-inventories/lab}
 dir=$(realpath -m "${2:-render}")
 rm -rf "$dir"
 ansible-playbook playbooks/render.yml -i "$inventory" -e "render_dir=$dir"
-python scripts/validate_manifests.py "$dir"
+python3 scripts/validate_manifests.py "$dir"

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Local test bed: N real Debian 12 nodes with systemd, each its own hostname and IP, reached over ssh.
 
 The nodes are podman containers built from a debootstrap image (no registry is reachable here), on a
@@ -115,7 +114,7 @@ def parse_groups(spec, names):
     groups = {}
     if spec:
         for part in spec.split(";"):
-            group, _, hosts = part.partition("=")
+            group, _sep, hosts = part.partition("=")
             members = [h for h in hosts.split(",") if h]
             unknown = sorted(set(members) - set(names))
             if not group or unknown:

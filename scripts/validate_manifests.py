@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Validate every rendered Kubernetes manifest and Helm values file under a directory.
 
 - Manifests (*.yaml / *.yml, any number of documents each) are validated against the OpenAPI schema of
@@ -106,8 +105,8 @@ def validate_tree(directory, version, schema_root=SCHEMAS):
                 items = doc.get("items", []) if isinstance(doc, dict) and str(doc.get("kind", "")).endswith("List") else [doc]
                 for obj in items:
                     counts["objects"] += 1
-                    label = "%s#%d %s" % (rel, i, ((obj or {}).get("metadata") or {}).get("name", "?")
-                                           if isinstance(obj, dict) else "?")
+                    name = (obj.get("metadata") or {}).get("name", "?") if isinstance(obj, dict) else "?"
+                    label = "%s#%d %s" % (rel, i, name)
                     problems += ["%s: %s" % (label, msg) for msg in validate_object(obj, version, schema_root)]
     return counts, problems
 

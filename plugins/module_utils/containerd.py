@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: aiinfra.cluster contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """containerd registry host configuration (certs.d/<host:port>/hosts.toml): pure functions.
 
 One entry of the node layer's registry list becomes one directory under certs.d, named exactly as the

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: aiinfra.cluster contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -21,7 +21,7 @@ description:
     distribution (k3s or kubeadm), the Kubernetes version format, and the GPU group variables.
   - Reads only its arguments; it changes nothing anywhere. Run it once per play (C(run_once)).
 author:
-  - aiinfra.cluster contributors
+  - aiinfra.cluster contributors (@aiinfra)
 options:
   hosts:
     description:
@@ -71,6 +71,7 @@ attributes:
     description: The module only reads its arguments; it runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing is changed, so there is no diff.
 """
 
 EXAMPLES = r"""

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write a tiny real OCI image (busybox-static as /bin/busybox, /bin/sh) as an OCI layout directory.
 
 Nothing can be pulled from the internet here, so the test image is built from Debian's busybox-static:

@@ -36,8 +36,8 @@ def test_docker_io_mirror_falls_back_to_upstream():
     assert doc["server"] == "https://registry-1.docker.io"
     assert list(doc["host"]) == ["http://198.18.0.11:5000", "https://mirror.lab"]  # order = try order
     assert doc["host"]["http://198.18.0.11:5000"]["capabilities"] == ["pull", "resolve"]
-    assert doc["host"]["https://mirror.lab"] == {"capabilities": ["pull", "resolve"], "skip_verify": True,
-                                                  "override_path": True}
+    expected = {"capabilities": ["pull", "resolve"], "skip_verify": True, "override_path": True}
+    assert doc["host"]["https://mirror.lab"] == expected
 
 
 def test_absent_entries_are_listed_for_removal():

@@ -13,10 +13,18 @@ class ModuleExit(Exception):
         self.kind, self.result = kind, result
 
 
+def _exit_json(self, **kwargs):
+    raise ModuleExit("exit", kwargs)
+
+
+def _fail_json(self, **kwargs):
+    raise ModuleExit("fail", kwargs)
+
+
 @pytest.fixture(autouse=True)
 def capture(monkeypatch):
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", lambda self, **kw: (_ for _ in ()).throw(ModuleExit("exit", kw)))
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", lambda self, **kw: (_ for _ in ()).throw(ModuleExit("fail", kw)))
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", _exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", _fail_json)
 
 
 def host(name, ip, groups):

@@ -17,8 +17,11 @@ if [ "${AIINFRA_SKIP_APT:-0}" != 1 ]; then
 fi
 
 py=""
-for cand in python3.12 /root/.pyenv/versions/3.12.*/bin/python3.12 /usr/bin/python3.12; do
-  if command -v "$cand" >/dev/null 2>&1; then py=$(command -v "$cand"); break; fi
+# A pyenv shim can be on PATH without working, so each candidate is run, not just looked up.
+for cand in /usr/bin/python3.12 "${HOME}"/.pyenv/versions/3.12.*/bin/python3.12 python3.12; do
+  if "$cand" -c 'import sys, venv; sys.exit(sys.version_info[:2] != (3, 12))' >/dev/null 2>&1; then
+    py=$(command -v "$cand"); break
+  fi
 done
 [ -n "$py" ] || { echo "setup: Python 3.12 is needed (ansible-core 2.21): install python3.12" >&2; exit 1; }
 

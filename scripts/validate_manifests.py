@@ -4,6 +4,8 @@
   the target Kubernetes version with kubernetes-validate, strictly (unknown fields are errors).
 - Kinds the Kubernetes schemas do not know (custom resources) must have a JSON schema of ours under
   schemas/crds/<group>_<version>/<Kind>.json; a kind with no schema anywhere is an error, never a warning.
+- Patches (under a `patches/` directory) are partial objects: they must parse, name their object, and target
+  an apiVersion/kind that the Kubernetes version (or schemas/crds/) has.
 - Helm values files (under a `values/` directory) must be YAML mappings, and are validated against
   schemas/helm/<chart>.json when one exists (the file name without extension names the chart).
 
@@ -66,6 +68,22 @@ def validate_object(obj, version, schema_root=SCHEMAS):
                 for e in errors]
 
 
+def validate_patch(obj, version, schema_root=SCHEMAS):
+    """A patch is partial: check its target kind exists in this version, not the object's required fields."""
+    if not isinstance(obj, dict) or not obj.get("apiVersion") or not obj.get("kind"):
+        return ["a patch needs apiVersion and kind"]
+    if not (obj.get("metadata") or {}).get("name"):
+        return ["%s patch has no metadata.name" % obj["kind"]]
+    try:
+        kubernetes_validate.validate(obj, version, strict=False)
+    except kubernetes_validate.ValidationError:
+        pass  # missing required fields are expected in a patch
+    except kubernetes_validate.SchemaNotFoundError:
+        if crd_schema(obj["apiVersion"], obj["kind"], schema_root) is None:
+            return ["patch targets %s %s, which Kubernetes %s does not have" % (obj["apiVersion"], obj["kind"], version)]
+    return []
+
+
 def validate_values(path, data, schema_root=SCHEMAS):
     if not isinstance(data, dict):
         return ["Helm values must be a mapping, got %s" % type(data).__name__]
@@ -81,7 +99,7 @@ def validate_values(path, data, schema_root=SCHEMAS):
 
 def validate_tree(directory, version, schema_root=SCHEMAS):
     """(counts, problems): counts of manifests/values checked, problems as 'file[#doc] name: message'."""
-    counts = {"objects": 0, "values": 0, "files": 0}
+    counts = {"objects": 0, "values": 0, "files": 0, "patches": 0}
     problems = []
     for base, _dirs, files in sorted(os.walk(directory)):
         for name in sorted(files):
@@ -100,6 +118,11 @@ def validate_tree(directory, version, schema_root=SCHEMAS):
                 counts["values"] += 1
                 for msg in validate_values(path, docs[0] if len(docs) == 1 else docs, schema_root):
                     problems.append("%s: %s" % (rel, msg))
+                continue
+            if os.path.basename(base) == "patches":
+                for i, doc in enumerate(docs):
+                    counts["patches"] += 1
+                    problems += ["%s#%d: %s" % (rel, i, msg) for msg in validate_patch(doc, version, schema_root)]
                 continue
             for i, doc in enumerate(docs):
                 items = doc.get("items", []) if isinstance(doc, dict) and str(doc.get("kind", "")).endswith("List") else [doc]
@@ -132,8 +155,8 @@ def main(argv=None):
     counts, problems = validate_tree(args.directory, minor)
     for problem in problems:
         print("INVALID " + problem)
-    print("validated %d objects in %d files and %d Helm values files against Kubernetes %s: %d invalid" % (
-        counts["objects"], counts["files"] - counts["values"], counts["values"], minor, len(problems)))
+    print("validated %d objects, %d patches and %d Helm values files (%d files) against Kubernetes %s: %d invalid" % (
+        counts["objects"], counts["patches"], counts["values"], counts["files"], minor, len(problems)))
     return 1 if problems else 0
 
 

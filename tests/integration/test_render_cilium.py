@@ -1,0 +1,91 @@
+"""playbooks/render.yml for two inventories (k3s + WireGuard, kubeadm + IPsec): the values that matter, the
+manifests valid for each inventory's Kubernetes version, and a second render that changes nothing."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.dirname(sys.executable)
+
+
+def render(inventory, out):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"))
+    proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", inventory, "playbooks/render.yml",
+                           "-e", "render_dir=%s" % out], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def validate(out):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "validate_manifests.py"), str(out)],
+                          capture_output=True, text=True, check=False)
+
+
+pytestmark = pytest.mark.skipif(not os.path.isdir(os.path.join(ROOT, ".collections")), reason="run scripts/setup.sh first")
+
+
+def test_lab_k3s_wireguard(tmp_path):
+    first = render("inventories/lab", tmp_path)
+    values = yaml.safe_load((tmp_path / "cilium/values/cilium.yaml").read_text())
+    assert values["encryption"] == {"enabled": True, "type": "wireguard", "nodeEncryption": False}
+    assert values["kubeProxyReplacement"] is True
+    assert values["k8sServiceHost"] == "192.168.56.10" and values["k8sServicePort"] == 6443
+    assert values["routingMode"] == "tunnel" and values["tunnelProtocol"] == "vxlan"
+    assert values["hubble"]["ui"]["service"] == {"type": "NodePort", "nodePort": 31235}
+    chart = yaml.safe_load((tmp_path / "cilium/helmchart.yaml").read_text())
+    assert chart["spec"]["version"] == "1.16.6" and chart["spec"]["bootstrap"] is True
+    assert yaml.safe_load(chart["spec"]["valuesContent"]) == values  # one source of values
+    patch = yaml.safe_load((tmp_path / "cilium/patches/daemonset-restart.yaml").read_text())
+    fingerprint = patch["spec"]["template"]["metadata"]["annotations"]["aiinfra.io/encryption-fingerprint"]
+    assert len(fingerprint) == 16
+    assert not (tmp_path / "cilium/ipsec-secret.yaml").exists()
+    result = validate(tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert "against Kubernetes 1.31: 0 invalid" in result.stdout
+    assert "changed=0" not in first.split("PLAY RECAP")[1]
+    second = render("inventories/lab", tmp_path)
+    assert "changed=0" in second.split("PLAY RECAP")[1]
+
+
+def test_kubeadm_ipsec(tmp_path):
+    render("tests/integration/inventories/kubeadm-ipsec", tmp_path)
+    values = yaml.safe_load((tmp_path / "cilium/values/cilium.yaml").read_text())
+    assert values["encryption"] == {"enabled": True, "type": "ipsec", "nodeEncryption": False,
+                                    "ipsec": {"secretName": "cilium-ipsec-keys"}}
+    assert values["ipam"] == {"mode": "cluster-pool", "operator": {"clusterPoolIPv4PodCIDRList": ["10.244.0.0/16"],
+                                                                   "clusterPoolIPv4MaskSize": 24}}
+    assert values["hubble"]["ui"]["enabled"] is False
+    assert values["operator"]["replicas"] == 1
+    assert not (tmp_path / "cilium/helmchart.yaml").exists()  # kubeadm installs with helm
+    secret = yaml.safe_load((tmp_path / "cilium/ipsec-secret.yaml").read_text())
+    assert secret["stringData"]["keys"] == "3+ rfc4106(gcm(aes)) rendered-placeholder 128"
+    result = validate(tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert "against Kubernetes 1.30: 0 invalid" in result.stdout
+
+
+def test_fingerprint_follows_encryption_settings(tmp_path):
+    render("inventories/lab", tmp_path / "a")
+    render("tests/integration/inventories/kubeadm-ipsec", tmp_path / "b")
+
+    def fp(d):
+        patch = yaml.safe_load((d / "cilium/patches/daemonset-restart.yaml").read_text())
+        return patch["spec"]["template"]["metadata"]["annotations"]["aiinfra.io/encryption-fingerprint"]
+    assert fp(tmp_path / "a") != fp(tmp_path / "b")
+
+
+def test_bad_settings_fail_before_rendering(tmp_path):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"))
+    proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", "tests/integration/inventories/kubeadm-ipsec",
+                           "playbooks/render.yml", "-e", "render_dir=%s" % tmp_path,
+                           "-e", "cilium_encryption_node_encryption=true", "-e", "cilium_encryption_type=ipsec"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 2
+    assert "node encryption is only offered with WireGuard" in proc.stdout
+    assert not (tmp_path / "cilium").exists()

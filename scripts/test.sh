@@ -9,6 +9,9 @@ scripts/setup.sh || { echo "setup failed"; echo "suites: 0 passed, 1 failed"; ex
 . .venv/bin/activate
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1 LC_ALL=C.UTF-8
 
+# A copy of this collection left in ~/.ansible/collections by older tooling would shadow the checkout.
+rm -rf "${HOME}/.ansible/collections/ansible_collections/aiinfra/cluster"
+
 suites=${AIINFRA_SUITES:-unit render lint sanity molecule}
 passed=0 failed=0 failures=""
 run_suite() {

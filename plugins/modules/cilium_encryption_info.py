@@ -19,7 +19,7 @@ description:
   - O(mode=node) runs on each host and reads the WireGuard interface directly (C(wg show IFACE dump) and
     C(/proc/net/udp)); it needs C(wg) (wireguard-tools) on the host and no Kubernetes access.
   - O(mode=cluster) reads every cilium agent's C(cilium-dbg encrypt status -o json) (the text form when the
-    JSON form is refused) through the Kubernetes API: one node list, one pod list, then one exec per agent
+    JSON form is refused) through the Kubernetes API - one node list, one pod list, then one exec per agent
     pod in bounded parallel (O(exec_concurrency)). The number of API calls made is returned.
   - The WireGuard private key is never read into the result.
 author:

@@ -1,0 +1,161 @@
+"""nvidia_mig driven end to end with run_command replaced by recorded transcripts: check mode issues no
+mutating command, apply issues exactly the planned ones, a refused layout or busy GPU changes nothing."""
+
+import os
+
+import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.aiinfra.cluster.plugins.modules import nvidia_mig as mod
+
+FIX = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "nvidia")
+READS = {"--query-gpu", "--query-compute-apps", "-lgi", "-lci"}
+
+
+def fx(name):
+    with open(os.path.join(FIX, name)) as f:
+        return f.read()
+
+
+class ModuleExit(Exception):
+    def __init__(self, kind, result):
+        super().__init__(kind)
+        self.kind, self.result = kind, result
+
+
+def _exit_json(self, **kwargs):
+    raise ModuleExit("exit", kwargs)
+
+
+def _fail_json(self, **kwargs):
+    raise ModuleExit("fail", kwargs)
+
+
+class Transcript:
+    """Answers nvidia-smi calls from recorded output; state 'before' until the first mutating call, then 'after'."""
+
+    def __init__(self, before, after=None, fail_on=None):
+        self.states = {"before": before, "after": after or before}
+        self.state = "before"
+        self.calls = []
+        self.fail_on = fail_on
+
+    def __call__(self, module_self, args, environ_update=None, **kwargs):
+        assert isinstance(args, list), "commands must be argument lists"
+        assert environ_update == {"LC_ALL": "C"}
+        args = [os.path.basename(args[0])] + args[1:]
+        self.calls.append(args)
+        key = next((a.split("=")[0] for a in args if a.split("=")[0] in READS), None)
+        if key is None:
+            if self.fail_on and self.fail_on == args:
+                return 6, "", "Unable to create a GPU instance on GPU 0 using profile 7g.80gb: Insufficient Resources"
+            self.state = "after"
+            return 0, "ok\n", ""
+        out = self.states[self.state][key]
+        if out.startswith("No "):
+            return 6, out, ""
+        return 0, out, ""
+
+    def mutations(self):
+        return [c for c in self.calls if not any(a.split("=")[0] in READS for a in c)]
+
+
+STATE_A100 = {"--query-gpu": fx("query_a100_80gb_r510.csv"), "-lgi": fx("lgi_a100_80gb.txt"),
+              "-lci": fx("lci_a100_80gb.txt"), "--query-compute-apps": fx("compute_apps_idle.csv")}
+AFTER_7G = dict(STATE_A100, **{"-lgi": "|   0  MIG 7g.80gb          0        0          0:8     |\n"})
+
+
+@pytest.fixture
+def module_env(monkeypatch):
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", _exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", _fail_json)
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: "/usr/bin/" + name)
+
+    def run(transcript, **args):
+        monkeypatch.setattr(basic.AnsibleModule, "run_command",
+                            lambda self, args, **kw: transcript(self, args, **kw))
+        with patch_module_args(args):
+            with pytest.raises(ModuleExit) as exc:
+                mod.main()
+        return exc.value
+    return run
+
+
+PLANNED = [["nvidia-smi", "mig", "-i", "0", "-dci"], ["nvidia-smi", "mig", "-i", "0", "-dgi"],
+           ["nvidia-smi", "mig", "-i", "0", "-cgi", "7g.80gb", "-C"]]
+
+
+def test_check_mode_runs_no_mutating_command_and_returns_plan_and_diff(module_env):
+    t = Transcript(STATE_A100)
+    out = module_env(t, devices=["0"], profiles={"7g.80gb": 1}, _ansible_check_mode=True, _ansible_diff=True)
+    assert out.kind == "exit" and out.result["changed"] is True
+    assert t.mutations() == []
+    assert out.result["plan"][0]["commands"] == PLANNED
+    assert out.result["diff"] == {
+        "before": {"gpu0": {"mig_enabled": True, "profiles": {"1g.10gb": 2, "2g.20gb": 1, "3g.40gb": 1}}},
+        "after": {"gpu0": {"mig_enabled": True, "profiles": {"7g.80gb": 1}}}}
+
+
+def test_apply_runs_exactly_the_planned_commands_then_rereads(module_env):
+    t = Transcript(STATE_A100, AFTER_7G)
+    out = module_env(t, devices=["0"], profiles={"7g.80gb": 1})
+    assert out.kind == "exit" and out.result["changed"] is True
+    assert t.mutations() == PLANNED
+    assert [(i["gpu"], i["profile"]) for i in out.result["instances"]] == [(0, "7g.80gb")]
+    assert out.result["reset_required"] is False
+
+
+def test_already_correct_is_unchanged_and_runs_only_reads(module_env):
+    t = Transcript(STATE_A100)
+    out = module_env(t, devices=["0"], profiles={"1g.10gb": 2, "2g.20gb": 1, "3g.40gb": 1})
+    assert out.kind == "exit" and out.result["changed"] is False
+    assert t.mutations() == []
+
+
+def test_invalid_profile_fails_before_any_change(module_env):
+    t = Transcript(STATE_A100)
+    out = module_env(t, profiles={"1g.5gb": 7})
+    assert out.kind == "fail" and t.mutations() == []
+    assert out.result["msg"].startswith("MIG layout refused, nothing was changed: GPU 0 (00000000:05:00.0, "
+                                        "NVIDIA A100 80GB PCIe) is a A100-80GB: profile 1g.5gb does not exist there")
+
+
+def test_busy_gpu_refused_without_force(module_env):
+    t = Transcript(dict(STATE_A100, **{"--query-compute-apps": fx("compute_apps_busy.csv")}))
+    out = module_env(t, devices=["0"], profiles={"7g.80gb": 1})
+    assert out.kind == "fail" and t.mutations() == []
+    assert "Refusing to change busy GPUs, nothing was changed: GPU 0 (00000000:05:00.0) is in use by 2 process(es)" \
+        in out.result["msg"]
+
+
+def test_busy_gpu_changed_with_force(module_env):
+    t = Transcript(dict(STATE_A100, **{"--query-compute-apps": fx("compute_apps_busy.csv")}), AFTER_7G)
+    out = module_env(t, devices=["0"], profiles={"7g.80gb": 1}, force=True)
+    assert out.kind == "exit" and t.mutations() == PLANNED
+
+
+def test_pending_mode_reports_reset_and_never_resets_by_default(module_env):
+    before = {"--query-gpu": fx("query_a100_40gb_disabled.csv"), "-lgi": fx("lgi_none.txt"),
+              "-lci": fx("lci_none.txt"), "--query-compute-apps": fx("compute_apps_idle.csv")}
+    after = dict(before, **{"--query-gpu": "0, 00000000:10:1C.0, NVIDIA A100-SXM4-40GB, 40960, Disabled, Enabled\n"})
+    t = Transcript(before, after)
+    out = module_env(t, profiles={"1g.5gb": 7})
+    assert out.kind == "exit" and out.result["changed"] is True
+    assert t.mutations() == [["nvidia-smi", "-i", "0", "-mig", "1"]]
+    assert out.result["reset_required"] is True
+    assert not any("-r" in c for c in t.calls)
+
+
+def test_failed_command_reports_rc_and_stderr(module_env):
+    t = Transcript(STATE_A100, fail_on=["nvidia-smi", "mig", "-i", "0", "-cgi", "7g.80gb", "-C"])
+    out = module_env(t, devices=["0"], profiles={"7g.80gb": 1})
+    assert out.kind == "fail" and out.result["rc"] == 6
+    assert "Insufficient Resources" in out.result["msg"] and "Insufficient Resources" in out.result["stderr"]
+
+
+def test_non_mig_gpu_reads_no_instance_lists(module_env):
+    t = Transcript({"--query-gpu": fx("query_t4_no_mig.csv"), "--query-compute-apps": ""})
+    out = module_env(t, mig_enabled=False)
+    assert out.kind == "exit" and out.result["changed"] is False
+    assert not any("-lgi" in c for c in t.calls)

@@ -1,0 +1,112 @@
+"""Render of the GPU Operator and vLLM layers: the values and manifests that matter, valid for the
+inventory's Kubernetes version, and bad settings refused before anything is written."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.dirname(sys.executable)
+pytestmark = pytest.mark.skipif(not os.path.isdir(os.path.join(ROOT, ".collections")), reason="run scripts/setup.sh first")
+
+
+def render(inventory, out, *extra):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"))
+    return subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", inventory, "playbooks/render.yml",
+                           "-e", "render_dir=%s" % out, *extra], cwd=ROOT, env=env, capture_output=True, text=True,
+                          check=False)
+
+
+def load(path):
+    with open(path) as f:
+        return [d for d in yaml.safe_load_all(f) if d]
+
+
+def validate(out):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "validate_manifests.py"), str(out)],
+                          capture_output=True, text=True, check=False)
+
+
+def test_lab_defaults(tmp_path):
+    proc = render("inventories/lab", tmp_path)
+    assert proc.returncode == 0, proc.stdout
+    values = load(tmp_path / "gpu_operator/values/gpu-operator.yaml")[0]
+    assert values["mig"] == {"strategy": "none"}
+    assert values["devicePlugin"]["config"] == {"name": "time-slicing-config", "default": "replicas-1"}
+    assert all(values[c]["enabled"] for c in ("nfd", "driver", "toolkit", "dcgmExporter", "gfd", "migManager"))
+    deploy = [d for d in load(tmp_path / "vllm/manifests.yaml") if d["kind"] == "Deployment"][0]
+    container = deploy["spec"]["template"]["spec"]["containers"][0]
+    assert "--model=Qwen/Qwen2.5-3B-Instruct" in container["args"]
+    assert container["image"] == "vllm/vllm-openai:v0.6.6.post1"
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert not any(a.startswith("--quantization") for a in container["args"])
+    assert not (tmp_path / "vllm/hf-token-secret.yaml").exists()
+    assert validate(tmp_path).returncode == 0
+
+
+def test_mixed_mig_time_slicing_and_vllm_on_a_mig_slice(tmp_path):
+    proc = render("tests/integration/inventories/gpu-mixed", tmp_path)
+    assert proc.returncode == 0, proc.stdout
+    assert "hf_test_token_not_real" not in proc.stdout  # the token is never logged
+    cm = load(tmp_path / "gpu_operator/time-slicing-configmap.yaml")[0]
+    assert sorted(cm["data"]) == ["replicas-1", "replicas-2", "replicas-4"]
+    four = yaml.safe_load(cm["data"]["replicas-4"])
+    assert four == {"version": "v1", "flags": {"migStrategy": "mixed"},
+                    "sharing": {"timeSlicing": {"resources": [{"name": "nvidia.com/gpu", "replicas": 4}]}}}
+    assert "sharing" not in yaml.safe_load(cm["data"]["replicas-1"])
+    labels = {p["metadata"]["name"]: p["metadata"]["labels"]["nvidia.com/device-plugin.config"]
+              for p in (load(tmp_path / "gpu_operator/patches/node-g1.yaml") + load(tmp_path / "gpu_operator/patches/node-g2.yaml"))}
+    assert labels == {"g1": "replicas-4", "g2": "replicas-2"}
+    values = load(tmp_path / "gpu_operator/values/gpu-operator.yaml")[0]
+    assert values["mig"]["strategy"] == "mixed"
+    pod = load(tmp_path / "gpu_operator/validation-pod.yaml")[0]
+    assert pod["spec"]["restartPolicy"] == "Never"
+    assert pod["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert pod["spec"]["containers"][0]["command"] == ["nvidia-smi", "-L"]
+
+    docs = {d["kind"]: d for d in load(tmp_path / "vllm/manifests.yaml")}
+    assert set(docs) == {"Namespace", "PersistentVolumeClaim", "Deployment", "Service", "HorizontalPodAutoscaler"}
+    container = docs["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert "--quantization=awq" in container["args"] and "--max-model-len=8192" in container["args"]
+    assert "--gpu-memory-utilization=0.9" in container["args"]
+    assert container["resources"]["limits"]["nvidia.com/mig-3g.40gb"] == 1
+    assert "nvidia.com/gpu" not in container["resources"]["limits"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "vllm-hf-token", "key": "token"}}} in container["env"]
+    assert docs["PersistentVolumeClaim"]["spec"]["storageClassName"] == "longhorn"
+    assert docs["Service"]["spec"]["ports"][0]["nodePort"] == 30800
+    assert docs["HorizontalPodAutoscaler"]["spec"]["metrics"][0]["pods"]["metric"]["name"] == "vllm:num_requests_waiting"
+    secret = load(tmp_path / "vllm/hf-token-secret.yaml")[0]
+    assert secret["stringData"]["token"] == "rendered-placeholder"
+    result = validate(tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert "against Kubernetes 1.32: 0 invalid" in result.stdout
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["-e", "vllm_gpu_resource=nvidia.com/gpus"], "vllm_gpu_resource must be nvidia.com/gpu or nvidia.com/mig-<profile>"),
+    (["-e", "vllm_gpu_memory_utilization=1.5"], "0 < vllm_gpu_memory_utilization <= 1 (is 1.5)"),
+    (["-e", "gpu_mig_strategy=auto"], "value of gpu_operator_mig_strategy must be one of: none, single, mixed, got: auto"),
+])
+def test_bad_settings_are_refused(tmp_path, extra, message):
+    proc = render("tests/integration/inventories/gpu-mixed", tmp_path, *extra)
+    assert proc.returncode == 2
+    assert message in proc.stdout + proc.stderr
+    assert not (tmp_path / "gpu_operator/values").exists()
+
+
+def test_nodes_with_different_mig_strategies_are_refused(tmp_path):
+    inv = tmp_path / "inv"
+    (inv / "group_vars").mkdir(parents=True)
+    with open(os.path.join(ROOT, "tests/integration/inventories/gpu-mixed/hosts.yml")) as f:
+        (inv / "hosts.yml").write_text(f.read().replace("gpu_time_slicing_replicas: 2,", "gpu_time_slicing_replicas: 2, gpu_mig_strategy: single,"))
+    with open(os.path.join(ROOT, "tests/integration/inventories/gpu-mixed/group_vars/all.yml")) as f:
+        (inv / "group_vars/all.yml").write_text(f.read())
+    proc = render(str(inv), tmp_path / "out")
+    assert proc.returncode == 2
+    assert "the same on every GPU node (found mixed, single" in proc.stdout

@@ -222,7 +222,7 @@ def plan_gpu(gpu, gis, cis, wanted, busy_pids, force=False, allow_reset=False):
 def _create(idx, profiles):
     # Largest first: big instances need aligned placements that small ones would fragment.
     order = sorted(profiles, key=lambda p: (-int(p.split("g.")[0]), p))
-    names = [p for p in order for _ in range(profiles[p])]
+    names = [p for p in order for _unused in range(profiles[p])]
     return _smi("mig", "-i", idx, "-cgi", ",".join(names), "-C")
 
 

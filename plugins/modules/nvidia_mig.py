@@ -14,7 +14,7 @@ short_description: Make NVIDIA GPUs match a wanted MIG layout, idempotently and 
 version_added: 0.1.0
 description:
   - Declares the MIG layout per GPU the way operators write it (O(devices), O(mig_enabled), O(profiles) as
-    C({profile: count})) and makes the GPUs match it with the smallest change. A GPU already as wanted is not touched.
+    profile name to count) and makes the GPUs match it with the smallest change. A GPU already as wanted is not touched.
   - Reads C(nvidia-smi --query-gpu=index,pci.bus_id,name,memory.total,mig.mode.current,mig.mode.pending),
     C(nvidia-smi mig -lgi), C(nvidia-smi mig -lci) and the compute processes, then validates the layout against
     a catalog of profiles per GPU model (A100-40GB, A100-80GB, H100-80GB, H100-94GB, H200-141GB, A30-24GB)
@@ -44,7 +44,7 @@ options:
     type: bool
     default: true
   profiles:
-    description: Wanted GPU instances per GPU, profile name to count (e.g. C({"3g.40gb": 1, "2g.20gb": 2})).
+    description: Wanted GPU instances per GPU, profile name to count, for example C(3g.40gb=1) and C(2g.20gb=2).
     type: dict
     default: {}
   force:
@@ -144,7 +144,8 @@ QUERY = ["nvidia-smi", "--query-gpu=index,pci.bus_id,name,memory.total,mig.mode.
          "--format=csv,noheader,nounits"]
 APPS = ["nvidia-smi", "--query-compute-apps=gpu_bus_id,pid,process_name", "--format=csv,noheader"]
 ENV = {"LC_ALL": "C"}
-LABEL, STATE = "nvidia.com/mig.config", "nvidia.com/mig.config.state"
+LABEL = "nvidia.com/mig.config"
+STATE = "nvidia.com/mig.config.state"
 
 
 def run(module, cmd, ok_when=None):

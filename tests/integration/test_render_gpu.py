@@ -88,16 +88,18 @@ def test_mixed_mig_time_slicing_and_vllm_on_a_mig_slice(tmp_path):
     assert "against Kubernetes 1.32: 0 invalid" in result.stdout
 
 
-@pytest.mark.parametrize("extra,message", [
-    (["-e", "vllm_gpu_resource=nvidia.com/gpus"], "vllm_gpu_resource must be nvidia.com/gpu or nvidia.com/mig-<profile>"),
-    (["-e", "vllm_gpu_memory_utilization=1.5"], "0 < vllm_gpu_memory_utilization <= 1 (is 1.5)"),
-    (["-e", "gpu_mig_strategy=auto"], "value of gpu_operator_mig_strategy must be one of: none, single, mixed, got: auto"),
+@pytest.mark.parametrize("extra,message,layer", [
+    (["-e", "vllm_gpu_resource=nvidia.com/gpus"], "vllm_gpu_resource must be nvidia.com/gpu or nvidia.com/mig-<profile>",
+     "vllm"),
+    (["-e", "vllm_gpu_memory_utilization=1.5"], "0 < vllm_gpu_memory_utilization <= 1 (is 1.5)", "vllm"),
+    (["-e", "gpu_mig_strategy=auto"], "value of gpu_operator_mig_strategy must be one of: none, single, mixed, got: auto",
+     "gpu_operator"),
 ])
-def test_bad_settings_are_refused(tmp_path, extra, message):
+def test_bad_settings_are_refused(tmp_path, extra, message, layer):
     proc = render("tests/integration/inventories/gpu-mixed", tmp_path, *extra)
     assert proc.returncode == 2
     assert message in proc.stdout + proc.stderr
-    assert not (tmp_path / "gpu_operator/values").exists()
+    assert not (tmp_path / layer).exists()  # the refused layer wrote nothing
 
 
 def test_nodes_with_different_mig_strategies_are_refused(tmp_path):
@@ -110,3 +112,17 @@ def test_nodes_with_different_mig_strategies_are_refused(tmp_path):
     proc = render(str(inv), tmp_path / "out")
     assert proc.returncode == 2
     assert "the same on every GPU node (found mixed, single" in proc.stdout
+
+
+@pytest.mark.parametrize("tag,role", [("gpu", "gpu_operator"), ("serving", "vllm"), ("cni", "cilium")])
+def test_one_tag_runs_one_layer(tag, role):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"))
+    proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", "inventories/lab", "site.yml", "--tags", tag,
+                           "--list-tasks"], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    tasks = [line.strip() for line in proc.stdout.splitlines() if line.startswith("      ")]
+    real = [t for t in tasks if "Validating arguments against arg spec" not in t]
+    roles = set(t.split(" : ")[0] for t in real)
+    # the inventory is always validated first; otherwise only this layer's tasks run
+    assert roles == {"aiinfra.cluster.preflight", "aiinfra.cluster.%s" % role}, roles
+    assert len([t for t in real if t.startswith("aiinfra.cluster.%s" % role)]) >= 3

@@ -73,8 +73,9 @@ def module_env(monkeypatch):
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: "/usr/bin/" + name)
 
     def run(transcript, **args):
-        monkeypatch.setattr(basic.AnsibleModule, "run_command",
-                            lambda self, args, **kw: transcript(self, args, **kw))
+        def run_command(self, args, **kwargs):
+            return transcript(self, args, **kwargs)
+        monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
         with patch_module_args(args):
             with pytest.raises(ModuleExit) as exc:
                 mod.main()

@@ -217,7 +217,7 @@ def with_mig_manager(module):
     if result["changed"]:
         core.patch_node(p["node_name"], {"metadata": {"labels": {LABEL: p["mig_config"]}}})
     deadline = time.time() + p["timeout"]
-    state = None
+    state = current.get(STATE)
     while time.time() < deadline:
         state = labels().get(STATE)
         if state == "success":

@@ -160,3 +160,81 @@ def test_non_mig_gpu_reads_no_instance_lists(module_env):
     out = module_env(t, mig_enabled=False)
     assert out.kind == "exit" and out.result["changed"] is False
     assert not any("-lgi" in c for c in t.calls)
+
+
+class FakeNodes:
+    """CoreV1Api stand-in for the mig-manager strategy: node labels change as the MIG manager would."""
+
+    def __init__(self, labels, states):
+        self.labels = dict(labels)
+        self.states = list(states)  # successive values of nvidia.com/mig.config.state after the patch
+        self.patches = []
+
+    def read_node(self, name):
+        if self.patches and self.states:
+            self.labels["nvidia.com/mig.config.state"] = self.states.pop(0)
+
+        class Meta:
+            labels = dict(self.labels)
+
+        class Node:
+            metadata = Meta()
+        return Node()
+
+    def patch_node(self, name, body):
+        self.patches.append((name, body))
+        self.labels.update(body["metadata"]["labels"])
+
+
+@pytest.fixture
+def mig_manager(monkeypatch):
+    import kubernetes
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", _exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", _fail_json)
+    monkeypatch.setattr(kubernetes.config, "load_kube_config", lambda **kw: None)
+    monkeypatch.setattr(mod.time, "sleep", lambda s: None)
+
+    def run(nodes, **args):
+        monkeypatch.setattr(kubernetes.client, "CoreV1Api", lambda: nodes)
+        base = {"strategy": "mig-manager", "node_name": "g1", "mig_config": "all-1g.10gb"}
+        base.update(args)
+        with patch_module_args(base):
+            with pytest.raises(ModuleExit) as exc:
+                mod.main()
+        return exc.value
+    return run
+
+
+def test_mig_manager_sets_label_and_waits_for_success(mig_manager):
+    nodes = FakeNodes({"nvidia.com/mig.config": "all-disabled", "nvidia.com/mig.config.state": "success"},
+                      ["pending", "pending", "success"])
+    out = mig_manager(nodes)
+    assert out.kind == "exit" and out.result["changed"] is True and out.result["state"] == "success"
+    assert nodes.patches == [("g1", {"metadata": {"labels": {"nvidia.com/mig.config": "all-1g.10gb"}}})]
+
+
+def test_mig_manager_already_applied_is_unchanged(mig_manager):
+    nodes = FakeNodes({"nvidia.com/mig.config": "all-1g.10gb", "nvidia.com/mig.config.state": "success"}, [])
+    out = mig_manager(nodes)
+    assert out.kind == "exit" and out.result["changed"] is False and nodes.patches == []
+
+
+def test_mig_manager_check_mode_does_not_label(mig_manager):
+    nodes = FakeNodes({"nvidia.com/mig.config": "all-disabled", "nvidia.com/mig.config.state": "success"}, [])
+    out = mig_manager(nodes, _ansible_check_mode=True)
+    assert out.kind == "exit" and out.result["changed"] is True and nodes.patches == []
+
+
+def test_mig_manager_failed_state_fails(mig_manager):
+    nodes = FakeNodes({"nvidia.com/mig.config": "all-disabled"}, ["pending", "failed"])
+    out = mig_manager(nodes)
+    assert out.kind == "fail"
+    assert out.result["msg"].startswith("The MIG manager failed to apply all-1g.10gb on node g1")
+
+
+def test_mig_manager_times_out_on_pending(mig_manager):
+    nodes = FakeNodes({"nvidia.com/mig.config": "all-disabled", "nvidia.com/mig.config.state": "pending"}, [])
+    out = mig_manager(nodes, timeout=0)
+    assert out.kind == "fail"
+    assert out.result["msg"] == ("Timed out after 0s waiting for the MIG manager on node g1 "
+                                 "(nvidia.com/mig.config.state=pending)")

@@ -1,29 +1,13 @@
 import pytest
-from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.aiinfra.cluster.plugins.modules import cilium_encryption_info as mod
 from ansible_collections.aiinfra.cluster.tests.unit.plugins.module_utils.test_cilium_encryption import FakeCluster
-
-
-class ModuleExit(Exception):
-    def __init__(self, kind, result):
-        super().__init__(kind)
-        self.kind, self.result = kind, result
-
-
-def _exit_json(self, **kwargs):
-    raise ModuleExit("exit", kwargs)
-
-
-def _fail_json(self, **kwargs):
-    raise ModuleExit("fail", kwargs)
+from ansible_collections.aiinfra.cluster.tests.unit.plugins.modules.harness import ModuleExit
 
 
 @pytest.fixture(autouse=True)
 def capture(monkeypatch):
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", _exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", _fail_json)
     monkeypatch.setattr(mod, "HAS_KUBERNETES", True)
 
 

@@ -1,30 +1,10 @@
 import json
 
 import pytest
-from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.aiinfra.cluster.plugins.modules import cluster_preflight
-
-
-class ModuleExit(Exception):
-    def __init__(self, kind, result):
-        super().__init__(kind)
-        self.kind, self.result = kind, result
-
-
-def _exit_json(self, **kwargs):
-    raise ModuleExit("exit", kwargs)
-
-
-def _fail_json(self, **kwargs):
-    raise ModuleExit("fail", kwargs)
-
-
-@pytest.fixture(autouse=True)
-def capture(monkeypatch):
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", _exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", _fail_json)
+from ansible_collections.aiinfra.cluster.tests.unit.plugins.modules.harness import ModuleExit
 
 
 def host(name, ip, groups):

@@ -8,6 +8,7 @@ from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.aiinfra.cluster.plugins.modules import nvidia_mig as mod
+from ansible_collections.aiinfra.cluster.tests.unit.plugins.modules.harness import ModuleExit
 
 FIX = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "nvidia")
 READS = {"--query-gpu", "--query-compute-apps", "-lgi", "-lci"}
@@ -16,20 +17,6 @@ READS = {"--query-gpu", "--query-compute-apps", "-lgi", "-lci"}
 def fx(name):
     with open(os.path.join(FIX, name)) as f:
         return f.read()
-
-
-class ModuleExit(Exception):
-    def __init__(self, kind, result):
-        super().__init__(kind)
-        self.kind, self.result = kind, result
-
-
-def _exit_json(self, **kwargs):
-    raise ModuleExit("exit", kwargs)
-
-
-def _fail_json(self, **kwargs):
-    raise ModuleExit("fail", kwargs)
 
 
 class Transcript:
@@ -68,8 +55,6 @@ AFTER_7G = dict(STATE_A100, **{"-lgi": "|   0  MIG 7g.80gb          0        0  
 
 @pytest.fixture
 def module_env(monkeypatch):
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", _exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", _fail_json)
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: "/usr/bin/" + name)
 
     def run(transcript, **args):
@@ -189,8 +174,6 @@ class FakeNodes:
 @pytest.fixture
 def mig_manager(monkeypatch):
     import kubernetes
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", _exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", _fail_json)
     monkeypatch.setattr(kubernetes.config, "load_kube_config", lambda **kw: None)
     monkeypatch.setattr(mod.time, "sleep", lambda s: None)
 

@@ -201,7 +201,7 @@ def main():
             name=dict(type="str"),
             initial_cluster=dict(type="str"),
             initial_advertise_peer_urls=dict(type="list", elements="str"),
-            initial_cluster_token=dict(type="str", default="etcd-restored"),
+            initial_cluster_token=dict(type="str", default="etcd-restored", no_log=False),  # an identifier, not a secret
             etcdctl=dict(type="str", default="etcdctl"),
         ),
         required_if=[

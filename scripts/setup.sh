@@ -13,7 +13,7 @@ if [ "${AIINFRA_SKIP_APT:-0}" != 1 ]; then
     podman runc netavark aardvark-dns debootstrap openssh-client rsync \
     containerd skopeo docker-registry busybox-static \
     etcd-server etcd-client haproxy keepalived wireguard-tools wireguard-go \
-    prometheus prometheus-alertmanager iproute2 iputils-ping shellcheck bc >/dev/null
+    prometheus prometheus-alertmanager iproute2 iputils-ping curl shellcheck bc >/dev/null
 fi
 
 py=""

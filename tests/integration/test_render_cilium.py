@@ -34,7 +34,8 @@ def test_lab_k3s_wireguard(tmp_path):
     values = yaml.safe_load((tmp_path / "cilium/values/cilium.yaml").read_text())
     assert values["encryption"] == {"enabled": True, "type": "wireguard", "nodeEncryption": False}
     assert values["kubeProxyReplacement"] is True
-    assert values["k8sServiceHost"] == "192.168.56.10" and values["k8sServicePort"] == 6443
+    # the VIP and the port haproxy serves on it (control_plane_vip), not the API servers' own 6443
+    assert values["k8sServiceHost"] == "192.168.56.10" and values["k8sServicePort"] == 8443
     assert values["routingMode"] == "tunnel" and values["tunnelProtocol"] == "vxlan"
     assert values["hubble"]["ui"]["service"] == {"type": "NodePort", "nodePort": 31235}
     chart = yaml.safe_load((tmp_path / "cilium/helmchart.yaml").read_text())
@@ -61,6 +62,7 @@ def test_kubeadm_ipsec(tmp_path):
                                                                    "clusterPoolIPv4MaskSize": 24}}
     assert values["hubble"]["ui"]["enabled"] is False
     assert values["operator"]["replicas"] == 1
+    assert values["k8sServiceHost"] == "198.18.4.10" and values["k8sServicePort"] == 8443
     assert not (tmp_path / "cilium/helmchart.yaml").exists()  # kubeadm installs with helm
     secret = yaml.safe_load((tmp_path / "cilium/ipsec-secret.yaml").read_text())
     assert secret["stringData"]["keys"] == "3+ rfc4106(gcm(aes)) rendered-placeholder 128"
@@ -89,3 +91,15 @@ def test_bad_settings_fail_before_rendering(tmp_path):
     assert proc.returncode == 2
     assert "node encryption is only offered with WireGuard" in proc.stdout
     assert not (tmp_path / "cilium").exists()
+
+
+def test_single_control_plane_without_vip_uses_the_node(tmp_path):
+    inv = tmp_path / "inv"
+    (inv / "group_vars").mkdir(parents=True)
+    (inv / "hosts.yml").write_text("k8s_cluster:\n  children:\n    k8s_control_plane:\n      hosts:\n"
+                                   "        solo: {ansible_host: 198.18.7.11}\n")
+    (inv / "group_vars" / "all.yml").write_text("k8s_distribution: k3s\nk8s_version: v1.31.4+k3s1\nk8s_cni: cilium\n")
+    render(str(inv), tmp_path / "out")
+    values = yaml.safe_load((tmp_path / "out/cilium/values/cilium.yaml").read_text())
+    assert values["k8sServiceHost"] == "198.18.7.11" and values["k8sServicePort"] == 6443
+    assert values["operator"]["replicas"] == 1

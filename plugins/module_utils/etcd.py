@@ -12,6 +12,16 @@ import os
 import re
 
 
+# Connection options shared by the etcd modules (documented in doc_fragments/etcd.py).
+ETCD_CONNECTION_SPEC = dict(
+    endpoints=dict(type="list", elements="str", default=["https://127.0.0.1:2379"]),
+    cacert=dict(type="path"),
+    cert=dict(type="path"),
+    key=dict(type="path", no_log=False),  # a path to the key, not the key
+    etcdctl=dict(type="str", default="etcdctl"),
+)
+
+
 class EtcdError(ValueError):
     pass
 

@@ -85,13 +85,8 @@ options:
     description: How many agent pods are queried at once in cluster mode.
     type: int
     default: 10
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads; it runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed, so there is no diff.
+extends_documentation_fragment:
+  - aiinfra.cluster.attributes.info_module
 """
 
 EXAMPLES = r"""

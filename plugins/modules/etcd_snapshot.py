@@ -24,8 +24,8 @@ description:
     or k3s's embedded etcd.
 author:
   - aiinfra.cluster contributors (@aiinfra)
-requirements:
-  - etcdctl 3.4 or later on the host
+extends_documentation_fragment:
+  - aiinfra.cluster.etcd
 options:
   command:
     description: What to do.
@@ -78,10 +78,6 @@ options:
     description: A new cluster token for the restored cluster.
     type: str
     default: etcd-restored
-  etcdctl:
-    description: The etcdctl binary.
-    type: str
-    default: etcdctl
 attributes:
   check_mode:
     support: full
@@ -137,8 +133,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiinfra.cluster.plugins.module_utils.etcd import (
-    EtcdError, base_args, data_dir_in_use, list_snapshots, parse_health, parse_snapshot_status, plan_prune, quorum,
-    restore_args, snapshot_name)
+    ETCD_CONNECTION_SPEC, EtcdError, base_args, data_dir_in_use, list_snapshots, parse_health, parse_snapshot_status,
+    plan_prune, quorum, restore_args, snapshot_name)
 
 ENV = {"LC_ALL": "C", "ETCDCTL_API": "3"}
 
@@ -188,11 +184,8 @@ def save(module, p):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            ETCD_CONNECTION_SPEC,
             command=dict(type="str", choices=["save", "verify", "list", "prune", "restore"], required=True),
-            endpoints=dict(type="list", elements="str", default=["https://127.0.0.1:2379"]),
-            cacert=dict(type="path"),
-            cert=dict(type="path"),
-            key=dict(type="path", no_log=False),
             snapshot_dir=dict(type="path", default="/var/backups/etcd"),
             prefix=dict(type="str", default="etcd"),
             snapshot=dict(type="path"),
@@ -202,7 +195,6 @@ def main():
             initial_cluster=dict(type="str"),
             initial_advertise_peer_urls=dict(type="list", elements="str"),
             initial_cluster_token=dict(type="str", default="etcd-restored", no_log=False),  # an identifier, not a secret
-            etcdctl=dict(type="str", default="etcdctl"),
         ),
         required_if=[
             ("command", "verify", ["snapshot"]),

@@ -20,8 +20,6 @@ description:
   - Secret values are never returned; only namespaces, names, providers and key names.
 author:
   - aiinfra.cluster contributors (@aiinfra)
-requirements:
-  - etcdctl 3.4 or later on the host
 options:
   endpoints:
     description: etcd client URLs.
@@ -51,21 +49,13 @@ options:
     description: Fail when a Secret is stored in clear. With C(false) the report is only returned.
     type: bool
     default: true
-  etcdctl:
-    description: The etcdctl binary.
-    type: str
-    default: etcdctl
   timeout:
     description: Seconds etcdctl may take to read the Secrets.
     type: int
     default: 30
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads; it runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed, so there is no diff.
+extends_documentation_fragment:
+  - aiinfra.cluster.etcd
+  - aiinfra.cluster.attributes.info_module
 """
 
 EXAMPLES = r"""
@@ -108,22 +98,18 @@ problems:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.aiinfra.cluster.plugins.module_utils.etcd import base_args
+from ansible_collections.aiinfra.cluster.plugins.module_utils.etcd import ETCD_CONNECTION_SPEC, base_args
 from ansible_collections.aiinfra.cluster.plugins.module_utils.secret_encryption import parse_get_json, report
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            endpoints=dict(type="list", elements="str", default=["https://127.0.0.1:2379"]),
-            cacert=dict(type="path"),
-            cert=dict(type="path"),
-            key=dict(type="path", no_log=False),
+            ETCD_CONNECTION_SPEC,
             prefix=dict(type="str", default="/registry/secrets/"),
             expected_provider=dict(type="str"),
             expected_key=dict(type="str", no_log=False),
             fail_on_plaintext=dict(type="bool", default=True),
-            etcdctl=dict(type="str", default="etcdctl"),
             timeout=dict(type="int", default=30),
         ),
         required_together=[("cert", "key")],

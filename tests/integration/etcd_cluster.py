@@ -3,11 +3,9 @@
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENV = dict(os.environ, ETCDCTL_API="3", LC_ALL="C")
 
 
@@ -63,27 +61,3 @@ class Cluster:
         for m in self.members:
             m.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def collection_path():
-    path = os.path.join(ROOT, ".collections")
-    if not os.path.isdir(path):
-        path = tempfile.mkdtemp()
-        os.makedirs(os.path.join(path, "ansible_collections", "aiinfra"))
-        os.symlink(ROOT, os.path.join(path, "ansible_collections", "aiinfra", "cluster"))
-    return path
-
-
-def run_module(name, args):
-    """Run one of the collection's modules as Ansible would on a host: its own process, JSON args in, JSON out."""
-    import json
-    argsfile = os.path.join(tempfile.mkdtemp(), "args.json")
-    with open(argsfile, "w") as f:
-        json.dump({"ANSIBLE_MODULE_ARGS": args}, f)
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "plugins", "modules", name + ".py"), argsfile],
-                          env=dict(os.environ, PYTHONPATH=collection_path()), capture_output=True, text=True,
-                          check=False)
-    try:
-        return proc.returncode, json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError("module %s printed no JSON: %s %s" % (name, proc.stdout, proc.stderr))

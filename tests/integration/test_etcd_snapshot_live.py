@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from etcd_cluster import Cluster, Member, run_module
+from etcd_cluster import Cluster, Member
+from moduleproc import run_module
 
 pytestmark = pytest.mark.skipif(shutil.which("etcd") is None and not os.environ.get("CI"),
                                 reason="needs etcd-server and etcd-client (CI always runs it)")

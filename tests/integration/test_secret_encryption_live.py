@@ -12,7 +12,8 @@ import pytest
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from etcd_cluster import Cluster, run_module
+from etcd_cluster import Cluster
+from moduleproc import run_module
 
 pytestmark = pytest.mark.skipif(shutil.which("etcd") is None and not os.environ.get("CI"),
                                 reason="needs etcd-server and etcd-client (CI always runs it)")

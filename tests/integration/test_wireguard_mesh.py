@@ -11,14 +11,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MODULE = os.path.join(ROOT, "plugins", "modules", "cilium_encryption_info.py")
+import moduleproc
+
 NODES = 4
 PREFIX = "aiwg"
 
@@ -44,15 +43,6 @@ class Node:
 
     def run(self, *args, check=True):
         return sh("nsenter", "-t", str(self.holder.pid), "-m", "-n", "-u", *args, check=check)
-
-
-def collection_path():
-    path = os.path.join(ROOT, ".collections")
-    if not os.path.isdir(path):
-        path = tempfile.mkdtemp()
-        os.makedirs(os.path.join(path, "ansible_collections", "aiinfra"))
-        os.symlink(ROOT, os.path.join(path, "ansible_collections", "aiinfra", "cluster"))
-    return path
 
 
 def teardown():
@@ -126,14 +116,8 @@ def mesh():
 
 
 def run_module(node, **args):
-    argsfile = os.path.join(tempfile.mkdtemp(), "args.json")
-    with open(argsfile, "w") as f:
-        json.dump({"ANSIBLE_MODULE_ARGS": dict(mode="node", **args)}, f)
-    proc = subprocess.run(["nsenter", "-t", str(node.holder.pid), "-m", "-n", "-u", "env",
-                           "PYTHONPATH=%s" % collection_path(), sys.executable, MODULE, argsfile],
-                          capture_output=True, text=True, check=False)
-    result = json.loads(proc.stdout)
-    return proc.returncode, result
+    return moduleproc.run_module("cilium_encryption_info", dict(mode="node", **args),
+                                 prefix=["nsenter", "-t", str(node.holder.pid), "-m", "-n", "-u"])
 
 
 def test_full_mesh_every_node_has_nodes_minus_one_peers(mesh):

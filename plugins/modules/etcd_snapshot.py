@@ -32,20 +32,6 @@ options:
     type: str
     choices: [save, verify, list, prune, restore]
     required: true
-  endpoints:
-    description: Client URLs of every member (for the quorum check and save).
-    type: list
-    elements: str
-    default: ["https://127.0.0.1:2379"]
-  cacert:
-    description: CA bundle of the etcd server certificates.
-    type: path
-  cert:
-    description: Client certificate.
-    type: path
-  key:
-    description: Client key.
-    type: path
   snapshot_dir:
     description: Where snapshots are kept (save, list, prune).
     type: path

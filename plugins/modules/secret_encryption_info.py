@@ -21,20 +21,6 @@ description:
 author:
   - aiinfra.cluster contributors (@aiinfra)
 options:
-  endpoints:
-    description: etcd client URLs.
-    type: list
-    elements: str
-    default: ["https://127.0.0.1:2379"]
-  cacert:
-    description: CA bundle of the etcd server certificates.
-    type: path
-  cert:
-    description: Client certificate.
-    type: path
-  key:
-    description: Client key.
-    type: path
   prefix:
     description: Where the API server keeps Secrets in etcd.
     type: str

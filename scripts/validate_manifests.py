@@ -6,6 +6,8 @@
   schemas/crds/<group>_<version>/<Kind>.json; a kind with no schema anywhere is an error, never a warning.
 - Patches (under a `patches/` directory) are partial objects: they must parse, name their object, and target
   an apiVersion/kind that the Kubernetes version (or schemas/crds/) has.
+- Node files (under a `nodes/` directory, e.g. a k3s config.yaml per node) must be YAML mappings; they are not
+  Kubernetes objects.
 - Helm values files (under a `values/` directory) must be YAML mappings, and are validated against
   schemas/helm/<chart>.json when one exists (the file name without extension names the chart).
 
@@ -99,7 +101,7 @@ def validate_values(path, data, schema_root=SCHEMAS):
 
 def validate_tree(directory, version, schema_root=SCHEMAS):
     """(counts, problems): counts of manifests/values checked, problems as 'file[#doc] name: message'."""
-    counts = {"objects": 0, "values": 0, "files": 0, "patches": 0}
+    counts = {"objects": 0, "values": 0, "files": 0, "patches": 0, "node_files": 0}
     problems = []
     for base, _dirs, files in sorted(os.walk(directory)):
         for name in sorted(files):
@@ -113,6 +115,11 @@ def validate_tree(directory, version, schema_root=SCHEMAS):
                     docs = [d for d in yaml.safe_load_all(f) if d is not None]
             except yaml.YAMLError as exc:
                 problems.append("%s: not valid YAML: %s" % (rel, exc))
+                continue
+            if "nodes" in rel.split(os.sep)[:-1]:
+                counts["node_files"] += 1
+                if len(docs) != 1 or not isinstance(docs[0], dict):
+                    problems.append("%s: a node file must hold one YAML mapping" % rel)
                 continue
             if os.path.basename(base) == "values":
                 counts["values"] += 1
@@ -155,8 +162,9 @@ def main(argv=None):
     counts, problems = validate_tree(args.directory, minor)
     for problem in problems:
         print("INVALID " + problem)
-    print("validated %d objects, %d patches and %d Helm values files (%d files) against Kubernetes %s: %d invalid" % (
-        counts["objects"], counts["patches"], counts["values"], counts["files"], minor, len(problems)))
+    print("validated %d objects, %d patches, %d Helm values files and %d node files (%d files) against Kubernetes %s: "
+          "%d invalid" % (counts["objects"], counts["patches"], counts["values"], counts["node_files"], counts["files"],
+                          minor, len(problems)))
     return 1 if problems else 0
 
 

@@ -133,7 +133,7 @@ def test_main_exit_codes_and_version_from_render_meta(tmp_path, capsys):
     write(tmp_path, "_render.json", json.dumps({"kubernetes_version": "v1.31.4+k3s1"}))
     write(tmp_path, "x/a.yaml", GOOD)
     assert vm.main([str(tmp_path)]) == 0
-    assert "validated 2 objects, 0 patches and 0 Helm values files (1 files) against Kubernetes 1.31: 0 invalid" in capsys.readouterr().out
+    assert "validated 2 objects, 0 patches, 0 Helm values files and 0 node files (1 files) against Kubernetes 1.31: 0 invalid" in capsys.readouterr().out
     write(tmp_path, "x/b.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndta: {}\n")
     assert vm.main([str(tmp_path)]) == 1
     assert "INVALID x/b.yaml#0 c:" in capsys.readouterr().out
@@ -150,3 +150,11 @@ def test_patches_are_checked_for_their_target_only(tmp_path):
     problems = vm.validate_tree(str(tmp_path), "1.31")[1]
     assert problems == ["cni/patches/bad.yaml#0: patch targets extensions/v1beta1 DaemonSet, which Kubernetes 1.31 does not have",
                         "cni/patches/noname.yaml#0: ConfigMap patch has no metadata.name"]
+
+
+def test_node_files_must_be_mappings_but_are_not_kubernetes_objects(tmp_path):
+    write(tmp_path, "k3s/nodes/m1/config.yaml", "cluster-init: true\nnode-ip: 10.0.0.11\n")
+    counts, problems = vm.validate_tree(str(tmp_path), "1.31")
+    assert problems == [] and counts["node_files"] == 1 and counts["objects"] == 0
+    write(tmp_path, "k3s/nodes/m2/config.yaml", "- a list\n")
+    assert vm.validate_tree(str(tmp_path), "1.31")[1] == ["k3s/nodes/m2/config.yaml: a node file must hold one YAML mapping"]

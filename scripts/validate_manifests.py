@@ -6,8 +6,10 @@
   schemas/crds/<group>_<version>/<Kind>.json; a kind with no schema anywhere is an error, never a warning.
 - Patches (under a `patches/` directory) are partial objects: they must parse, name their object, and target
   an apiVersion/kind that the Kubernetes version (or schemas/crds/) has.
-- Node files (under a `nodes/` directory, e.g. a k3s config.yaml per node) must be YAML mappings; they are not
-  Kubernetes objects.
+- Node files (under a `nodes/` directory) are host configuration, not Kubernetes objects. A file without
+  apiVersion/kind (a k3s config.yaml) must be one YAML mapping. Documents with apiVersion/kind (kubeadm's
+  Init/Cluster/JoinConfiguration, KubeletConfiguration, EncryptionConfiguration) are validated against
+  schemas/config/<group>_<version>/<Kind>.json, strictly; a config kind with no schema there is an error.
 - Helm values files (under a `values/` directory) must be YAML mappings, and are validated against
   schemas/helm/<chart>.json when one exists (the file name without extension names the chart).
 
@@ -70,6 +72,19 @@ def validate_object(obj, version, schema_root=SCHEMAS):
                 for e in errors]
 
 
+def validate_config(doc, schema_root=SCHEMAS):
+    """A host configuration document (kubeadm, kubelet, API server config): [] when valid."""
+    path = os.path.join(schema_root, "config", str(doc["apiVersion"]).replace("/", "_"), "%s.json" % doc["kind"])
+    if not os.path.exists(path):
+        return ["no schema for %s %s in schemas/config/: a misspelled or unsupported apiVersion" % (
+            doc["apiVersion"], doc["kind"])]
+    with open(path) as f:
+        schema = json.load(f)
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(doc), key=lambda e: list(e.absolute_path))
+    return ["%s: %s (at %s)" % (doc["kind"], e.message, "/".join(str(p) for p in e.absolute_path) or "top")
+            for e in errors]
+
+
 def validate_patch(obj, version, schema_root=SCHEMAS):
     """A patch is partial: check its target kind exists in this version, not the object's required fields."""
     if not isinstance(obj, dict) or not obj.get("apiVersion") or not obj.get("kind"):
@@ -101,7 +116,7 @@ def validate_values(path, data, schema_root=SCHEMAS):
 
 def validate_tree(directory, version, schema_root=SCHEMAS):
     """(counts, problems): counts of manifests/values checked, problems as 'file[#doc] name: message'."""
-    counts = {"objects": 0, "values": 0, "files": 0, "patches": 0, "node_files": 0}
+    counts = {"objects": 0, "values": 0, "files": 0, "patches": 0, "node_files": 0, "config_docs": 0}
     problems = []
     for base, _dirs, files in sorted(os.walk(directory)):
         for name in sorted(files):
@@ -118,8 +133,13 @@ def validate_tree(directory, version, schema_root=SCHEMAS):
                 continue
             if "nodes" in rel.split(os.sep)[:-1]:
                 counts["node_files"] += 1
-                if len(docs) != 1 or not isinstance(docs[0], dict):
-                    problems.append("%s: a node file must hold one YAML mapping" % rel)
+                if docs and all(isinstance(d, dict) and d.get("apiVersion") and d.get("kind") for d in docs):
+                    for i, doc in enumerate(docs):
+                        counts["config_docs"] += 1
+                        problems += ["%s#%d: %s" % (rel, i, msg) for msg in validate_config(doc, schema_root)]
+                elif len(docs) != 1 or not isinstance(docs[0], dict):
+                    problems.append("%s: a node file must hold one YAML mapping, or configuration documents that "
+                                    "each have apiVersion and kind" % rel)
                 continue
             if os.path.basename(base) == "values":
                 counts["values"] += 1
@@ -162,9 +182,10 @@ def main(argv=None):
     counts, problems = validate_tree(args.directory, minor)
     for problem in problems:
         print("INVALID " + problem)
-    print("validated %d objects, %d patches, %d Helm values files and %d node files (%d files) against Kubernetes %s: "
-          "%d invalid" % (counts["objects"], counts["patches"], counts["values"], counts["node_files"], counts["files"],
-                          minor, len(problems)))
+    print("validated %d objects, %d patches, %d Helm values files and %d node files (%d configuration documents) "
+          "(%d files) against Kubernetes %s: %d invalid" % (
+              counts["objects"], counts["patches"], counts["values"], counts["node_files"], counts["config_docs"],
+              counts["files"], minor, len(problems)))
     return 1 if problems else 0
 
 

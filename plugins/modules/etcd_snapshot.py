@@ -190,11 +190,13 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    binary = module.get_bin_path(p["etcdctl"]) if not os.path.isabs(p["etcdctl"]) else p["etcdctl"]
-    if binary is None:
-        module.fail_json(msg="%s not found on this host: install etcd-client (or point etcdctl at k3s's)" % p["etcdctl"])
-    p["etcdctl"] = binary
     cmd = p["command"]
+    if cmd in ("save", "verify", "restore"):  # list and prune only read and delete files (also on the controller)
+        binary = module.get_bin_path(p["etcdctl"]) if not os.path.isabs(p["etcdctl"]) else p["etcdctl"]
+        if binary is None:
+            module.fail_json(msg="%s not found on this host: install etcd-client (or point etcdctl at k3s's)"
+                             % p["etcdctl"])
+        p["etcdctl"] = binary
     if cmd == "save":
         save(module, p)
     if cmd == "verify":

@@ -77,7 +77,10 @@ def test_prune_keeps_newest(cluster, tmp_path):
     rc, out = run_module("etcd_snapshot", {"command": "prune", "snapshot_dir": str(d), "retention": 2,
                                            "_ansible_check_mode": True})
     assert rc == 0 and out["changed"] is True and len(out["deleted"]) == 3 and len(os.listdir(d)) == 7
-    rc, out = run_module("etcd_snapshot", {"command": "prune", "snapshot_dir": str(d), "retention": 2})
+    # prune only deletes files: it runs where etcdctl is absent (the controller's copies)
+    rc, out = run_module("etcd_snapshot", {"command": "prune", "snapshot_dir": str(d), "retention": 2,
+                                           "etcdctl": "/nonexistent/etcdctl"})
+    assert rc == 0, out
     assert sorted(os.listdir(d)) == ["etcd-20261124T000000Z.db", "etcd-20261125T000000Z.db", "notes.txt",
                                      "other-20261125T000000Z.db"]
     rc, out = run_module("etcd_snapshot", {"command": "prune", "snapshot_dir": str(d), "retention": 2})

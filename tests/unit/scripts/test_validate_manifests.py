@@ -133,7 +133,8 @@ def test_main_exit_codes_and_version_from_render_meta(tmp_path, capsys):
     write(tmp_path, "_render.json", json.dumps({"kubernetes_version": "v1.31.4+k3s1"}))
     write(tmp_path, "x/a.yaml", GOOD)
     assert vm.main([str(tmp_path)]) == 0
-    assert "validated 2 objects, 0 patches, 0 Helm values files and 0 node files (1 files) against Kubernetes 1.31: 0 invalid" in capsys.readouterr().out
+    assert ("validated 2 objects, 0 patches, 0 Helm values files and 0 node files (0 configuration documents) (1 files) "
+            "against Kubernetes 1.31: 0 invalid") in capsys.readouterr().out
     write(tmp_path, "x/b.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndta: {}\n")
     assert vm.main([str(tmp_path)]) == 1
     assert "INVALID x/b.yaml#0 c:" in capsys.readouterr().out
@@ -157,4 +158,58 @@ def test_node_files_must_be_mappings_but_are_not_kubernetes_objects(tmp_path):
     counts, problems = vm.validate_tree(str(tmp_path), "1.31")
     assert problems == [] and counts["node_files"] == 1 and counts["objects"] == 0
     write(tmp_path, "k3s/nodes/m2/config.yaml", "- a list\n")
-    assert vm.validate_tree(str(tmp_path), "1.31")[1] == ["k3s/nodes/m2/config.yaml: a node file must hold one YAML mapping"]
+    assert vm.validate_tree(str(tmp_path), "1.31")[1] == [
+        "k3s/nodes/m2/config.yaml: a node file must hold one YAML mapping, or configuration documents that each have "
+        "apiVersion and kind"]
+
+
+KUBEADM = """
+apiVersion: kubeadm.k8s.io/%(v)s
+kind: ClusterConfiguration
+kubernetesVersion: v1.31.4
+controlPlaneEndpoint: 10.0.0.10:8443
+apiServer:
+  extraArgs: %(args)s
+---
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+cgroupDriver: systemd
+"""
+
+
+def test_kubeadm_documents_in_node_files_are_validated_per_api_version(tmp_path):
+    write(tmp_path, "kubeadm/nodes/m1/kubeadm-config.yaml",
+          KUBEADM % {"v": "v1beta4", "args": "[{name: encryption-provider-config, value: /etc/kubernetes/enc/e.yaml}]"})
+    write(tmp_path, "kubeadm/nodes/m2/kubeadm-config.yaml",
+          KUBEADM % {"v": "v1beta3", "args": "{encryption-provider-config: /etc/kubernetes/enc/e.yaml}"})
+    counts, problems = vm.validate_tree(str(tmp_path), "1.31")
+    assert problems == [] and counts["config_docs"] == 4 and counts["objects"] == 0
+    # v1beta4 wants a list of name/value pairs where v1beta3 took a map
+    write(tmp_path, "kubeadm/nodes/m2/kubeadm-config.yaml",
+          KUBEADM % {"v": "v1beta4", "args": "{encryption-provider-config: /etc/kubernetes/enc/e.yaml}"})
+    problems = vm.validate_tree(str(tmp_path), "1.31")[1]
+    assert len(problems) == 1 and problems[0].startswith("kubeadm/nodes/m2/kubeadm-config.yaml#0: ClusterConfiguration: ")
+    assert problems[0].endswith("is not of type 'array' (at apiServer/extraArgs)")
+
+
+def test_misspelled_config_fields_and_unknown_config_kinds_are_errors(tmp_path):
+    write(tmp_path, "kubeadm/nodes/m1/kubeadm-config.yaml",
+          "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupsDriver: systemd\n---\n"
+          "apiVersion: kubeadm.k8s.io/v1beta2\nkind: InitConfiguration\n")
+    problems = vm.validate_tree(str(tmp_path), "1.31")[1]
+    assert problems == [
+        "kubeadm/nodes/m1/kubeadm-config.yaml#0: KubeletConfiguration: Additional properties are not allowed "
+        "('cgroupsDriver' was unexpected) (at top)",
+        "kubeadm/nodes/m1/kubeadm-config.yaml#1: no schema for kubeadm.k8s.io/v1beta2 InitConfiguration in "
+        "schemas/config/: a misspelled or unsupported apiVersion"]
+
+
+def test_encryption_configuration_needs_keys(tmp_path):
+    write(tmp_path, "kubeadm/nodes/_control_plane/encryption-config.yaml",
+          "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n"
+          "- resources: [secrets]\n  providers:\n  - aescbc: {keys: []}\n  - identity: {}\n")
+    problems = vm.validate_tree(str(tmp_path), "1.31")[1]
+    # jsonschema words minItems differently across releases ("is too short", "should be non-empty")
+    assert len(problems) == 1
+    assert problems[0].startswith("kubeadm/nodes/_control_plane/encryption-config.yaml#0: EncryptionConfiguration: [] ")
+    assert problems[0].endswith(" (at resources/0/providers/0/aescbc/keys)")

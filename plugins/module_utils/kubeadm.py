@@ -1,0 +1,291 @@
+# -*- coding: utf-8 -*-
+# Copyright: aiinfra.cluster contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""kubeadm: configuration documents built from data, the API server's EncryptionConfiguration, credential formats,
+version decisions and the discovery CA hash (pure functions, no I/O)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import hashlib
+import re
+
+_VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
+TOKEN_RE = re.compile(r"^[a-z0-9]{6}\.[a-z0-9]{16}$")
+CERT_KEY_RE = re.compile(r"^[a-f0-9]{64}$")
+PROVIDERS = ("aescbc", "secretbox", "aesgcm")
+CRI_SOCKET = "unix:///run/containerd/containerd.sock"
+ENCRYPTION_DIR = "/etc/kubernetes/enc"
+ENCRYPTION_FILE = ENCRYPTION_DIR + "/encryption-config.yaml"
+
+
+class KubeadmError(ValueError):
+    pass
+
+
+# --- versions ------------------------------------------------------------------------------------------------------
+
+def parse_version(text):
+    """'kubeadm version: &version.Info{Major:"1", ... GitVersion:"v1.31.4", ...}' or 'v1.31.4' -> 'v1.31.4'."""
+    m = re.search(r'GitVersion:"(v\d+\.\d+\.\d+)', text or "")
+    if m:
+        return m.group(1)
+    m = _VERSION.search(text or "")
+    return "v%s.%s.%s" % m.groups() if m else None
+
+
+def version_key(tag):
+    m = _VERSION.fullmatch(tag or "")
+    if not m:
+        raise KubeadmError("not a Kubernetes release: %r (want e.g. v1.31.4)" % tag)
+    return tuple(int(x) for x in m.groups())
+
+
+def api_version(kubernetes_version):
+    """kubeadm.k8s.io/v1beta4 from Kubernetes 1.31 on (v1beta3 before)."""
+    return "kubeadm.k8s.io/v1beta4" if version_key(kubernetes_version)[:2] >= (1, 31) else "kubeadm.k8s.io/v1beta3"
+
+
+def upgrade_action(installed, wanted, allow_downgrade=False):
+    """'install' (nothing there), 'none' (already there) or 'upgrade'.
+
+    kubeadm upgrades one minor release at a time and cannot downgrade a control plane: both are refused here,
+    before anything changes, with the next step spelled out.
+    """
+    if installed is None:
+        return "install"
+    have, want = version_key(installed), version_key(wanted)
+    if have == want:
+        return "none"
+    if want < have:
+        if allow_downgrade:
+            return "upgrade"
+        raise KubeadmError("Kubernetes %s is installed and %s is wanted: kubeadm cannot downgrade a cluster; "
+                           "restore an etcd snapshot taken before the upgrade instead (playbooks/restore.yml)"
+                           % (installed, wanted))
+    if want[0] != have[0] or want[1] > have[1] + 1:
+        raise KubeadmError("Kubernetes %s is installed and %s is wanted: kubeadm upgrades one minor release at a "
+                           "time; upgrade to v%d.%d.x first" % (installed, wanted, have[0], have[1] + 1))
+    return "upgrade"
+
+
+# --- credentials ---------------------------------------------------------------------------------------------------
+
+def check_token(token):
+    if not TOKEN_RE.match(token or ""):
+        raise KubeadmError("the bootstrap token must look like [a-z0-9]{6}.[a-z0-9]{16} (got %d characters)"
+                           % len(token or ""))
+    return token
+
+
+def check_certificate_key(key):
+    if not CERT_KEY_RE.match(key or ""):
+        raise KubeadmError("the certificate key must be 64 lowercase hex characters (32 bytes)")
+    return key
+
+
+def check_encryption_keys(keys, provider):
+    """keys: [{name, secret}] with the write key first; each secret is a base64 32-byte key."""
+    if provider not in PROVIDERS:
+        raise KubeadmError("encryption provider must be one of %s, not %r" % (", ".join(PROVIDERS), provider))
+    if not keys:
+        raise KubeadmError("at least one encryption key is needed")
+    names = set()
+    for k in keys:
+        name, secret = k.get("name"), k.get("secret")
+        if not name or not re.match(r"^[a-z0-9][a-z0-9-]*$", name):
+            raise KubeadmError("encryption key names must be lowercase letters, digits and '-', not %r" % name)
+        if name in names:
+            raise KubeadmError("encryption key name %r is used twice" % name)
+        names.add(name)
+        try:
+            raw = base64.b64decode(secret or "", validate=True)
+        except (TypeError, ValueError):
+            raise KubeadmError("encryption key %r is not valid base64" % name)
+        if len(raw) != 32:
+            raise KubeadmError("encryption key %r must be 32 bytes once decoded, not %d" % (name, len(raw)))
+    return keys
+
+
+def encryption_configuration(provider, keys, resources=("secrets",)):
+    """The API server's EncryptionConfiguration: `provider` with every key (first = used for writes), then
+    identity so Secrets written before encryption was turned on can still be read (and rewritten)."""
+    check_encryption_keys(keys, provider)
+    return {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "EncryptionConfiguration",
+        "resources": [{
+            "resources": list(resources),
+            "providers": [{provider: {"keys": [{"name": k["name"], "secret": k["secret"]} for k in keys]}},
+                          {"identity": {}}],
+        }],
+    }
+
+
+def rotate_keys(keys, name, secret):
+    """The key list with key `name` first (it encrypts new writes). An existing key keeps its secret and moves to
+    the front; a new one is added with `secret`. Older keys stay so Secrets they encrypted remain readable until
+    rewritten: dropping one is a separate, deliberate step."""
+    keys = list(keys or [])
+    for k in keys:
+        if k["name"] == name:
+            return [k] + [o for o in keys if o["name"] != name]
+    return [{"name": name, "secret": secret}] + keys
+
+
+# --- discovery CA hash ---------------------------------------------------------------------------------------------
+
+def _der_element(data, pos):
+    """(tag, start of content, end of element) of the DER element at pos."""
+    tag = data[pos]
+    length = data[pos + 1]
+    pos += 2
+    if length & 0x80:
+        n = length & 0x7F
+        length = int.from_bytes(data[pos:pos + n], "big")
+        pos += n
+    return tag, pos, pos + length
+
+
+def ca_cert_hash(pem):
+    """kubeadm's --discovery-token-ca-cert-hash: sha256 of the CA's DER SubjectPublicKeyInfo."""
+    m = re.search(r"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", pem or "", re.S)
+    if not m:
+        raise KubeadmError("no PEM certificate found in the CA file")
+    der = base64.b64decode("".join(m.group(1).split()))
+    try:
+        _tag, cert_body, _end = _der_element(der, 0)            # Certificate
+        _tag, pos, _tbs_end = _der_element(der, cert_body)      # tbsCertificate
+        fields = []
+        while len(fields) < 7:
+            tag, start, end = _der_element(der, pos)
+            fields.append((tag, pos, end))
+            pos = end
+    except IndexError:
+        raise KubeadmError("the CA certificate is not valid DER")
+    if fields[0][0] != 0xA0:  # v1 certificates have no explicit version field
+        fields.insert(0, None)
+    _tag, spki_start, spki_end = fields[6]
+    return "sha256:" + hashlib.sha256(der[spki_start:spki_end]).hexdigest()
+
+
+# --- configuration documents ---------------------------------------------------------------------------------------
+
+def _args(api, mapping):
+    """extraArgs: a map in v1beta3, a list of {name, value} in v1beta4 (sorted: stable output, no false diffs)."""
+    items = sorted((str(k), str(v)) for k, v in (mapping or {}).items())
+    if api.endswith("v1beta3"):
+        return dict(items)
+    return [{"name": k, "value": v} for k, v in items]
+
+
+def _taints(taints):
+    out = []
+    for t in taints or []:
+        m = re.match(r"^([^=:]+)(?:=([^:]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$", t)
+        if not m:
+            raise KubeadmError("taint %r must look like key=value:Effect" % t)
+        taint = {"key": m.group(1), "effect": m.group(3)}
+        if m.group(2):
+            taint["value"] = m.group(2)
+        out.append(taint)
+    return out
+
+
+def _node_registration(api, s, control_plane):
+    kubelet_args = {"node-ip": s["node_ip"]}
+    if s.get("node_labels"):
+        kubelet_args["node-labels"] = ",".join("%s=%s" % kv for kv in sorted(s["node_labels"].items()))
+    reg = {"name": s["node_name"], "criSocket": s.get("cri_socket", CRI_SOCKET),
+           "kubeletExtraArgs": _args(api, kubelet_args)}
+    taints = _taints(s.get("node_taints"))
+    if control_plane:
+        taints = [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}] + taints
+    reg["taints"] = taints
+    return reg
+
+
+def kubelet_configuration(s):
+    return {"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
+            "cgroupDriver": "systemd", "failSwapOn": True, "serverTLSBootstrap": False,
+            "rotateCertificates": True}
+
+
+def cluster_configuration(s):
+    api = api_version(s["kubernetes_version"])
+    api_args = dict(s.get("apiserver_extra_args") or {})
+    volumes = []
+    if s.get("encryption", True):
+        # read at start: the role restarts the API server when the keys change (deterministic, unlike the
+        # file watch of --encryption-provider-config-automatic-reload)
+        api_args["encryption-provider-config"] = ENCRYPTION_FILE
+        volumes.append({"name": "encryption-config", "hostPath": ENCRYPTION_DIR, "mountPath": ENCRYPTION_DIR,
+                        "readOnly": True, "pathType": "DirectoryOrCreate"})
+    cfg = {
+        "apiVersion": api, "kind": "ClusterConfiguration",
+        "clusterName": s.get("cluster_name", "kubernetes"),
+        "kubernetesVersion": s["kubernetes_version"],
+        "controlPlaneEndpoint": s["control_plane_endpoint"],
+        "networking": {"podSubnet": s["pod_subnet"], "serviceSubnet": s["service_subnet"],
+                       "dnsDomain": s.get("dns_domain", "cluster.local")},
+        "apiServer": {"certSANs": sorted(set(x for x in s.get("cert_sans") or [] if x)),
+                      "extraArgs": _args(api, api_args)},
+        "controllerManager": {"extraArgs": _args(api, s.get("controller_manager_extra_args"))},
+        "scheduler": {"extraArgs": _args(api, s.get("scheduler_extra_args"))},
+        "etcd": {"local": {"dataDir": s.get("etcd_data_dir", "/var/lib/etcd")}},
+    }
+    if volumes:
+        cfg["apiServer"]["extraVolumes"] = volumes
+    if s.get("image_repository"):
+        cfg["imageRepository"] = s["image_repository"]
+    return cfg
+
+
+def init_configuration(s):
+    """InitConfiguration for the first control-plane node (bootstrap token and certificate key included)."""
+    api = api_version(s["kubernetes_version"])
+    cfg = {
+        "apiVersion": api, "kind": "InitConfiguration",
+        "bootstrapTokens": [{"token": check_token(s["token"]), "ttl": s.get("token_ttl", "2h0m0s"),
+                             "usages": ["signing", "authentication"],
+                             "groups": ["system:bootstrappers:kubeadm:default-node-token"]}],
+        "certificateKey": check_certificate_key(s["certificate_key"]),
+        "localAPIEndpoint": {"advertiseAddress": s["node_ip"], "bindPort": int(s.get("bind_port", 6443))},
+        "nodeRegistration": _node_registration(api, s, control_plane=True),
+    }
+    if s.get("cni") == "cilium":
+        cfg["skipPhases"] = ["addon/kube-proxy"]  # Cilium replaces kube-proxy
+    return cfg
+
+
+def join_configuration(role, s):
+    """JoinConfiguration for a joining control-plane node (role 'server') or a worker ('agent')."""
+    if role not in ("server", "agent"):
+        raise KubeadmError("a joining node is a server or an agent, not %r" % role)
+    api = api_version(s["kubernetes_version"])
+    if not re.match(r"^sha256:[a-f0-9]{64}$", s.get("ca_cert_hash") or ""):
+        raise KubeadmError("the discovery CA hash must be sha256:<64 hex>; read it from the first control plane")
+    cfg = {
+        "apiVersion": api, "kind": "JoinConfiguration",
+        "discovery": {"bootstrapToken": {"apiServerEndpoint": s["control_plane_endpoint"],
+                                         "token": check_token(s["token"]),
+                                         "caCertHashes": [s["ca_cert_hash"]]}},
+        "nodeRegistration": _node_registration(api, s, control_plane=(role == "server")),
+    }
+    if role == "server":
+        cfg["controlPlane"] = {"localAPIEndpoint": {"advertiseAddress": s["node_ip"],
+                                                    "bindPort": int(s.get("bind_port", 6443))},
+                               "certificateKey": check_certificate_key(s["certificate_key"])}
+    return cfg
+
+
+def node_documents(role, s):
+    """Every document of the node's kubeadm.yaml, in order. role: init, server or agent."""
+    if role == "init":
+        docs = [init_configuration(s), cluster_configuration(s)]
+    else:
+        docs = [join_configuration(role, s)]
+    docs.append(kubelet_configuration(s))
+    return docs

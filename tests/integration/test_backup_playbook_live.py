@@ -60,7 +60,7 @@ def test_backup_playbook(cluster, tmp_path):
     assert check.returncode == 0, check.stdout + check.stderr
     assert snaps(tmp_path / "node") == [] and snaps(tmp_path / "controller") == []
 
-    for _ in range(3):
+    for _run in range(3):
         run = backup(inv)
         assert run.returncode == 0, run.stdout + run.stderr
     node, ctrl = snaps(tmp_path / "node"), snaps(tmp_path / "controller")

@@ -153,8 +153,8 @@ def test_rotation_is_idempotent_and_keeps_old_keys():
     # the same rotation again changes nothing, and a fresh random secret is not used for a known key
     assert kubeadm.rotate_keys(rotated, "key-2", "other") == rotated
     # going back to an older key moves it first, with its own secret
-    assert kubeadm.rotate_keys(rotated, "key-1", "other") == [{"name": "key-1", "secret": "one"},
-                                                             {"name": "key-2", "secret": "two"}]
+    back = [{"name": "key-1", "secret": "one"}, {"name": "key-2", "secret": "two"}]
+    assert kubeadm.rotate_keys(rotated, "key-1", "other") == back
     assert kubeadm.rotate_keys([], "key-1", "s") == [{"name": "key-1", "secret": "s"}]
 
 

@@ -29,7 +29,7 @@ for suite in $suites; do
   case $suite in
     unit) run_suite unit python -m pytest -q -p no:cacheprovider tests/unit tests/integration ;;
     render)
-      run_suite syntax ansible-playbook --syntax-check -i inventories/lab site.yml playbooks/render.yml playbooks/backup.yml playbooks/restore.yml playbooks/dr_drill.yml playbooks/upgrade.yml playbooks/reset.yml
+      run_suite syntax ansible-playbook --syntax-check -i inventories/lab site.yml playbooks/render.yml playbooks/backup.yml playbooks/restore.yml playbooks/dr_drill.yml playbooks/upgrade.yml playbooks/reset.yml playbooks/add_node.yml
       run_suite render scripts/render.sh inventories/lab render ;;
     lint) run_suite ansible-lint ansible-lint --nocolor ;;
     sanity)

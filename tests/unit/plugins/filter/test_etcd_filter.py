@@ -1,7 +1,7 @@
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.aiinfra.cluster.plugins.filter.etcd import etcd_client_url
+from ansible_collections.aiinfra.cluster.plugins.filter.etcd import etcd_client_url, node_address
 
 
 def test_node_ip_wins_over_ansible_host():
@@ -13,3 +13,10 @@ def test_node_ip_wins_over_ansible_host():
 def test_a_host_without_address_is_named():
     with pytest.raises(AnsibleFilterError, match="host m9 has neither"):
         etcd_client_url({"inventory_hostname": "m9"})
+    with pytest.raises(AnsibleFilterError, match="host m9 has neither"):
+        node_address({"inventory_hostname": "m9", "k8s_node_ip": ""})
+
+
+def test_node_address():
+    assert node_address({"ansible_host": "m1.lab", "k8s_node_ip": "10.0.0.11"}) == "10.0.0.11"
+    assert node_address({"ansible_host": "192.168.56.21"}) == "192.168.56.21"

@@ -1,0 +1,62 @@
+"""The post-deploy report: every enabled endpoint with URL, NodePort and the credential file (never a password),
+the WireGuard verdicts of the run, Markdown and HTML, mode 0600, and unchanged on a second run."""
+
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.dirname(sys.executable)
+pytestmark = pytest.mark.skipif(not os.path.isdir(os.path.join(ROOT, ".collections")), reason="run scripts/setup.sh first")
+ENV = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+           ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"))
+
+PLAY = """
+- hosts: k8s_control_plane[0]
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+  roles:
+    - role: aiinfra.cluster.report
+      report_dir: %s
+"""
+# what cilium_encryption_info returns in node mode (shape of its RETURN), as the verify play registers it
+VERIFY = {"cilium_verify_node_result": {"ok": False, "failed_nodes": ["w1"], "nodes": {
+    "m1": {"mode": "wireguard", "peers": 4, "stale_handshakes": [], "problems": []},
+    "w1": {"mode": "wireguard", "peers": 3, "stale_handshakes": ["Gs...="], "problems": ["3 peers, 4 expected"]}}}}
+
+
+def run(tmp_path, *extra):
+    play = tmp_path / "report.yml"
+    play.write_text(PLAY % (tmp_path / "report"))
+    proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", "inventories/lab", str(play), *extra],
+                          cwd=ROOT, env=ENV, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_report(tmp_path):
+    vars_file = tmp_path / "verify.json"
+    vars_file.write_text(json.dumps(VERIFY))
+    run(tmp_path, "-e", "@%s" % vars_file)
+    md = (tmp_path / "report" / "report.md").read_text()
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "| Kubernetes API | https://192.168.56.10:8443 | - | " in md
+    assert re.search(r"\| Grafana \| http://192\.168\.56\.11:30300 \| 30300 \| admin / \S+/credentials/grafana-admin-password \|", md)
+    assert "| Hubble UI | http://192.168.56.11:31235 | 31235 |" in md
+    assert "| Ingress (ingress-nginx) | LoadBalancer address from MetalLB pool(s) lab |" in md
+    assert "| vLLM (OpenAI-compatible API) | http://192.168.56.11:30800/v1 | 30800 |" in md
+    assert "Layers not enabled in this inventory: none." in md
+    assert "| w1 | wireguard | 3 | 1 | 3 peers, 4 expected |" in md
+    assert "| m1 | wireguard | 4 | 0 | none |" in md
+    assert "<td>Grafana</td>" in html and "<td>3 peers, 4 expected</td>" in html
+    assert "password" not in md.replace("grafana-admin-password", "").lower().replace("passwords are not", "")
+    for name in ("report.md", "report.html"):
+        assert stat.S_IMODE((tmp_path / "report" / name).stat().st_mode) == 0o600
+    second = run(tmp_path, "-e", "@%s" % vars_file)
+    assert re.search(r"changed=0", second.split("PLAY RECAP")[1])

@@ -12,17 +12,14 @@ import sys
 
 import pytest
 
+from ansible_env import ansible_playbook, needs_collection
 from etcd_cluster import Cluster
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.dirname(sys.executable)
 pytestmark = [
     pytest.mark.skipif(shutil.which("etcd") is None and not os.environ.get("CI"),
                        reason="needs etcd-server and etcd-client (CI always runs it)"),
-    pytest.mark.skipif(not os.path.isdir(os.path.join(ROOT, ".collections")), reason="run scripts/setup.sh first"),
+    needs_collection,
 ]
-ENV = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-           ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"))
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +43,7 @@ def inventory(tmp_path, cluster):
 
 
 def backup(inv, *args):
-    return subprocess.run([os.path.join(BIN, "ansible-playbook"), "playbooks/backup.yml", "-i", inv, *args],
-                          cwd=ROOT, env=ENV, capture_output=True, text=True, check=False)
+    return ansible_playbook("playbooks/backup.yml", "-i", inv, *args)
 
 
 def snaps(path):

@@ -12,11 +12,9 @@ import sys
 import pytest
 import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.dirname(sys.executable)
-pytestmark = pytest.mark.skipif(not os.path.isdir(os.path.join(ROOT, ".collections")), reason="run scripts/setup.sh first")
-ENV = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-           ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"))
+from ansible_env import ROOT, ansible_playbook, needs_collection
+
+pytestmark = needs_collection
 
 PLAY = """
 - hosts: localhost
@@ -35,11 +33,9 @@ PLAY = """
 """
 
 
-def playbook(path, *args, ok=True):
-    proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), str(path), *args], cwd=ROOT, env=ENV,
-                          capture_output=True, text=True, check=False)
-    if ok:
-        assert proc.returncode == 0, proc.stdout + proc.stderr
+def playbook(path, *args):
+    proc = ansible_playbook(path, *args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout + proc.stderr
 
 

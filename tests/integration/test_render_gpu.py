@@ -123,6 +123,7 @@ def test_one_tag_runs_one_layer(tag, role):
     tasks = [line.strip() for line in proc.stdout.splitlines() if line.startswith("      ")]
     real = [t for t in tasks if "Validating arguments against arg spec" not in t]
     roles = set(t.split(" : ")[0] for t in real)
-    # the inventory is always validated first; otherwise only this layer's tasks run
-    assert roles == {"aiinfra.cluster.preflight", "aiinfra.cluster.%s" % role}, roles
+    # the inventory is always validated first and the report (controller only) always written last; otherwise only
+    # this layer's tasks run
+    assert roles == {"aiinfra.cluster.preflight", "aiinfra.cluster.%s" % role, "aiinfra.cluster.report"}, roles
     assert len([t for t in real if t.startswith("aiinfra.cluster.%s" % role)]) >= 3

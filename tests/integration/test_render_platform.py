@@ -11,20 +11,17 @@ import sys
 import pytest
 import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.dirname(sys.executable)
+from ansible_env import ROOT, ansible_playbook, needs_collection
+
 pytestmark = [
-    pytest.mark.skipif(not os.path.isdir(os.path.join(ROOT, ".collections")), reason="run scripts/setup.sh first"),
+    needs_collection,
     pytest.mark.skipif((shutil.which("promtool") is None or shutil.which("amtool") is None) and not os.environ.get("CI"),
                        reason="needs Debian's prometheus and prometheus-alertmanager (CI always runs it)"),
 ]
-ENV = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-           ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"))
 
 
 def playbook(*args, ok=True):
-    proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), *args], cwd=ROOT, env=ENV,
-                          capture_output=True, text=True, check=False)
+    proc = ansible_playbook(*args)
     if ok:
         assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc

@@ -2,19 +2,12 @@
 the WireGuard verdicts of the run, Markdown and HTML, mode 0600, and unchanged on a second run."""
 
 import json
-import os
 import re
 import stat
-import subprocess
-import sys
 
-import pytest
+from ansible_env import ansible_playbook, needs_collection
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.dirname(sys.executable)
-pytestmark = pytest.mark.skipif(not os.path.isdir(os.path.join(ROOT, ".collections")), reason="run scripts/setup.sh first")
-ENV = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-           ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"))
+pytestmark = needs_collection
 
 PLAY = """
 - hosts: k8s_control_plane[0]
@@ -34,8 +27,7 @@ VERIFY = {"cilium_verify_node_result": {"ok": False, "failed_nodes": ["w1"], "no
 def run(tmp_path, *extra):
     play = tmp_path / "report.yml"
     play.write_text(PLAY % (tmp_path / "report"))
-    proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", "inventories/lab", str(play), *extra],
-                          cwd=ROOT, env=ENV, capture_output=True, text=True, check=False)
+    proc = ansible_playbook("-i", "inventories/lab", play, *extra)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 

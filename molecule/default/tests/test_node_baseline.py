@@ -94,3 +94,10 @@ def test_pulled_image_runs(host):
     out = host.run("ctr -n aiinfra-test run --rm %s smoke /bin/echo hello-from-registry", ref)
     assert out.rc == 0, out.stderr
     assert out.stdout.strip() == "hello-from-registry"
+
+
+def test_reset_left_no_cni_leftovers(host):
+    """side_effect.yml put Cilium's veth pair and a CNI config on every node, then ran playbooks/reset.yml."""
+    links = host.check_output("ip -o link show")
+    assert "cilium_host" not in links and "cilium_net" not in links
+    assert not host.file("/etc/cni/net.d/05-cilium.conflist").exists

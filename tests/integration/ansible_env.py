@@ -1,0 +1,21 @@
+"""What the integration tests need to run ansible-playbook against this checkout: the collection found through
+.collections (scripts/setup.sh makes it), the repository's ansible.cfg, no colour."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.dirname(sys.executable)
+ENV = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+           ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"))
+needs_collection = pytest.mark.skipif(not os.path.isdir(os.path.join(ROOT, ".collections")),
+                                      reason="run scripts/setup.sh first")
+
+
+def ansible_playbook(*args):
+    """Run ansible-playbook from the repository root; the finished process (stdout and stderr as text)."""
+    return subprocess.run([os.path.join(BIN, "ansible-playbook"), *[str(a) for a in args]], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, check=False)

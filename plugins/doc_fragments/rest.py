@@ -1,0 +1,35 @@
+# -*- coding: utf-8 -*-
+# Copyright: aiinfra.cluster contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    # How the service API modules reach their API (mirrors REST_SPEC in module_utils/rest.py).
+    DOCUMENTATION = r"""
+options:
+  url:
+    description: Base URL of the service, for example V(http://192.168.56.11:30002).
+    type: str
+    required: true
+  username:
+    description: User for basic authentication.
+    type: str
+  password:
+    description: Password for basic authentication (never logged).
+    type: str
+  token:
+    description: API token, sent instead of basic authentication when set (never logged).
+    type: str
+  validate_certs:
+    description: Check the server's TLS certificate.
+    type: bool
+    default: true
+  timeout:
+    description: Seconds one request may take.
+    type: int
+    default: 30
+"""

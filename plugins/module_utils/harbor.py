@@ -1,0 +1,156 @@
+# -*- coding: utf-8 -*-
+# Copyright: aiinfra.cluster contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Harbor v2.0 API: projects (public flag, storage quota) and project robot accounts (scoped permissions).
+Read the current state, compare it with the wanted one, plan the calls, apply them; writes happen only when the
+plan is not empty and never in check mode."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+API = "/api/v2.0"
+_UNITS = {"": 1, "B": 1, "K": 1000, "M": 1000 ** 2, "G": 1000 ** 3, "T": 1000 ** 4,
+          "Ki": 1024, "Mi": 1024 ** 2, "Gi": 1024 ** 3, "Ti": 1024 ** 4}
+ROBOT_ACTIONS = ("push", "pull", "delete", "list", "read", "create", "stop")
+
+
+class HarborError(ValueError):
+    pass
+
+
+def parse_size(value):
+    """Bytes from 10Gi, 500M, 1073741824 or -1 (no limit)."""
+    text = str(value).strip()
+    if text == "-1":
+        return -1
+    m = re.match(r"^([0-9]+)\s*([KMGT]i?|B)?$", text)
+    if not m:
+        raise HarborError("storage_limit %r is not a size (e.g. 10Gi, 500M, -1 for no limit)" % (value,))
+    return int(m.group(1)) * _UNITS[m.group(2) or ""]
+
+
+# --- projects ------------------------------------------------------------------------------------------------------
+
+def find_project(client, name):
+    """The project named exactly `name`, or None (the list filter matches substrings)."""
+    for p in client.get(API + "/projects", {"name": name, "page_size": 100}) or []:
+        if p.get("name") == name:
+            return p
+    return None
+
+
+def project_state(project, quota):
+    if project is None:
+        return None
+    public = str((project.get("metadata") or {}).get("public", "false")).lower() == "true"
+    storage = ((quota or {}).get("hard") or {}).get("storage", -1)
+    return {"name": project["name"], "public": public, "storage_limit": storage}
+
+
+def plan_project(current, wanted, state):
+    """Calls to make: [] when the project is already as wanted. wanted: name, public, storage_limit (None: leave)."""
+    if state == "absent":
+        return [("delete", None)] if current else []
+    if current is None:
+        return [("create", None)]
+    plan = []
+    if wanted.get("public") is not None and wanted["public"] != current["public"]:
+        plan.append(("public", wanted["public"]))
+    if wanted.get("storage_limit") is not None and wanted["storage_limit"] != current["storage_limit"]:
+        plan.append(("quota", wanted["storage_limit"]))
+    return plan
+
+
+def apply_project(client, project, quota, wanted, plan):
+    for action, value in plan:
+        if action == "create":
+            body = {"project_name": wanted["name"], "metadata": {"public": str(bool(wanted.get("public"))).lower()}}
+            if wanted.get("storage_limit") is not None:
+                body["storage_limit"] = wanted["storage_limit"]
+            client.request("POST", API + "/projects", body)
+        elif action == "delete":
+            client.request("DELETE", API + "/projects/%s" % project["project_id"])
+        elif action == "public":
+            client.request("PUT", API + "/projects/%s" % project["project_id"],
+                           {"metadata": {"public": str(value).lower()}})
+        elif action == "quota":
+            if not quota:
+                raise HarborError("project %s has no quota record to update" % project["name"])
+            client.request("PUT", API + "/quotas/%s" % quota["id"], {"hard": {"storage": value}})
+
+
+def project_quota(client, project):
+    if project is None:
+        return None
+    quotas = client.get(API + "/quotas", {"reference": "project", "reference_id": project["project_id"]}) or []
+    return quotas[0] if quotas else None
+
+
+# --- robot accounts ------------------------------------------------------------------------------------------------
+
+def robot_names(project, name, prefix="robot$"):
+    """The forms Harbor shows a project robot's name in."""
+    return {"%s%s+%s" % (prefix, project, name), "%s+%s" % (project, name), name}
+
+
+def wanted_permissions(project, actions, resource="repository"):
+    bad = [a for a in actions if a not in ROBOT_ACTIONS]
+    if bad:
+        raise HarborError("robot actions %s are not known (use %s)" % (", ".join(bad), ", ".join(ROBOT_ACTIONS)))
+    if not actions:
+        raise HarborError("a robot account needs at least one action (push, pull, ...)")
+    return [{"kind": "project", "namespace": project,
+             "access": [{"resource": resource, "action": a} for a in sorted(set(actions))]}]
+
+
+def access_set(permissions):
+    """[namespace, resource, action] of every grant, sorted (what two permission lists are compared by)."""
+    return [list(t) for t in sorted(set((p.get("namespace"), a.get("resource"), a.get("action"))
+                                        for p in permissions or [] for a in p.get("access") or []))]
+
+
+def find_robot(client, project_id, project, name):
+    names = robot_names(project, name)
+    robots = client.get(API + "/robots", {"q": "Level=project,ProjectID=%s" % project_id, "page_size": 100}) or []
+    for r in robots:
+        if r.get("name") in names:
+            return r
+    return None
+
+
+def robot_state(robot):
+    if robot is None:
+        return None
+    return {"name": robot["name"], "description": robot.get("description", ""),
+            "permissions": access_set(robot.get("permissions")), "disabled": bool(robot.get("disable"))}
+
+
+def plan_robot(current, wanted, state):
+    if state == "absent":
+        return [("delete", None)] if current else []
+    if current is None:
+        return [("create", None)]
+    if (access_set(wanted["permissions"]) != current["permissions"]
+            or (wanted.get("description") is not None and wanted["description"] != current["description"])):
+        return [("update", None)]
+    return []
+
+
+def apply_robot(client, robot, wanted, plan):
+    """The created robot (with its secret, shown by Harbor only now) or None."""
+    for action, _value in plan:
+        if action == "create":
+            return client.request("POST", API + "/robots", {
+                "name": wanted["name"], "description": wanted.get("description") or "", "level": "project",
+                "duration": wanted.get("duration", -1), "disable": False, "permissions": wanted["permissions"]})
+        if action == "delete":
+            client.request("DELETE", API + "/robots/%s" % robot["id"])
+        if action == "update":
+            body = dict(robot, permissions=wanted["permissions"])
+            if wanted.get("description") is not None:
+                body["description"] = wanted["description"]
+            client.request("PUT", API + "/robots/%s" % robot["id"], body)
+    return None

@@ -1,0 +1,113 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: aiinfra.cluster contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: harbor_project
+short_description: Manage a Harbor project (public flag, storage quota) over Harbor's v2.0 API
+version_added: 0.2.0
+description:
+  - Creates, updates or deletes a Harbor project. Reads the project and its quota first and writes only what differs.
+author:
+  - aiinfra.cluster contributors (@aiinfra)
+options:
+  name:
+    description: Project name.
+    type: str
+    required: true
+  state:
+    description: Whether the project exists.
+    type: str
+    choices: [present, absent]
+    default: present
+  public:
+    description: Anyone may pull from a public project. Left as it is when not set (private on creation).
+    type: bool
+  storage_limit:
+    description: Storage quota, for example V(10Gi), V(500M), or V(-1) for no limit. Left as it is when not set.
+    type: str
+extends_documentation_fragment:
+  - aiinfra.cluster.rest
+attributes:
+  check_mode:
+    support: full
+    description: Reads the project and returns the plan and the diff; writes nothing.
+  diff_mode:
+    support: full
+    description: Before and after of name, public and storage_limit.
+"""
+
+EXAMPLES = r"""
+- name: A private project for the lab's images, 20Gi at most
+  aiinfra.cluster.harbor_project:
+    url: http://192.168.56.11:30002
+    username: admin
+    password: "{{ lookup('ansible.builtin.file', 'credentials/harbor-admin-password') }}"
+    name: lab
+    public: false
+    storage_limit: 20Gi
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+project:
+  description: The project after the change (name, public, storage_limit in bytes, -1 for none); null when absent.
+  returned: always
+  type: dict
+plan:
+  description: The calls made (or that would be made in check mode), for example V([["create", null]]).
+  returned: always
+  type: list
+  elements: list
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.aiinfra.cluster.plugins.module_utils.harbor import (
+    HarborError, apply_project, find_project, parse_size, plan_project, project_quota, project_state)
+from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import REST_SPEC, ApiError, RestClient
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(REST_SPEC, name=dict(type="str", required=True),
+                           state=dict(type="str", choices=["present", "absent"], default="present"),
+                           public=dict(type="bool"), storage_limit=dict(type="str")),
+        required_together=[("username", "password")],
+        supports_check_mode=True,
+    )
+    p = module.params
+    client = RestClient(p["url"], p["username"], p["password"], p["token"], timeout=p["timeout"],
+                        validate_certs=p["validate_certs"])
+    try:
+        wanted = {"name": p["name"], "public": p["public"],
+                  "storage_limit": parse_size(p["storage_limit"]) if p["storage_limit"] is not None else None}
+        project = find_project(client, p["name"])
+        quota = project_quota(client, project)
+        before = project_state(project, quota)
+        plan = plan_project(before, wanted, p["state"])
+        if plan and not module.check_mode:
+            apply_project(client, project, quota, wanted, plan)
+    except (ApiError, HarborError) as exc:
+        module.fail_json(msg="Harbor project %s at %s: %s" % (p["name"], p["url"], exc),
+                         status=getattr(exc, "status", None), body=getattr(exc, "body", None))
+    if p["state"] == "absent":
+        after = None
+    elif before is None:
+        after = {"name": p["name"], "public": bool(p["public"]),
+                 "storage_limit": wanted["storage_limit"] if wanted["storage_limit"] is not None else -1}
+    else:
+        after = dict(before, **{k: v for k, v in wanted.items() if v is not None})
+    result = {"changed": bool(plan), "project": after, "plan": [list(x) for x in plan]}
+    if module._diff:
+        result["diff"] = {"before": before or {}, "after": after or {}}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

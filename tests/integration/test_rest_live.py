@@ -1,0 +1,121 @@
+"""The REST client layer over real HTTP: a server started by the test (Python's http.server) answers with the
+shapes of Harbor's API; the client's auth header, JSON bodies, 404 handling, error messages (status, URL, body)
+and an unreachable server are checked, and harbor_project runs end to end through the real transport."""
+
+import base64
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import ApiError, RestClient
+from ansible_collections.aiinfra.cluster.plugins.modules import harbor_project
+from ansible_collections.aiinfra.cluster.tests.unit.plugins.modules.fake_services import FakeHarbor
+from ansible_collections.aiinfra.cluster.tests.unit.plugins.modules.harness import ModuleExit
+
+AUTH = "Basic " + base64.b64encode(b"admin:s3cret").decode()
+
+
+class Handler(BaseHTTPRequestHandler):
+    api = None
+    seen = []
+
+    def log_message(self, *args):
+        pass
+
+    def handle_any(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        Handler.seen.append((self.command, self.path, dict(self.headers), raw))
+        if self.path == "/boom":
+            return self.reply(500, "text/plain", b"upstream database is down")
+        if self.path == "/html":
+            return self.reply(200, "text/html", b"<html>login page</html>")
+        if self.headers.get("Authorization") != AUTH:
+            return self.reply(401, "application/json",
+                              json.dumps({"errors": [{"code": "UNAUTHORIZED", "message": "unauthorized"}]}).encode())
+        u = urlparse(self.path)
+        status, payload = Handler.api.route(self.command, u.path, {k: v[0] for k, v in parse_qs(u.query).items()},
+                                            json.loads(raw) if raw else None)
+        self.reply(status, "application/json", b"" if payload is None else json.dumps(payload).encode())
+
+    def reply(self, status, ctype, body):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = handle_any
+
+
+@pytest.fixture
+def server():
+    Handler.api, Handler.seen = FakeHarbor(), []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield "http://127.0.0.1:%d" % httpd.server_address[1]
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_client_over_http(server):
+    client = RestClient(server, "admin", "s3cret")
+    assert client.get("/api/v2.0/projects", {"name": "lab"}) == []
+    client.request("POST", "/api/v2.0/projects", {"project_name": "lab", "metadata": {"public": "false"}})
+    method, path, headers, raw = Handler.seen[-1]
+    assert (method, path) == ("POST", "/api/v2.0/projects")
+    assert headers["Authorization"] == AUTH and headers["Content-Type"] == "application/json"
+    assert json.loads(raw) == {"project_name": "lab", "metadata": {"public": "false"}}
+    assert [p["name"] for p in client.get("/api/v2.0/projects", {"name": "lab"})] == ["lab"]
+    assert client.get("/api/v2.0/projects/999", missing_ok=True) is None
+
+
+def test_errors_name_status_url_and_body(server):
+    with pytest.raises(ApiError) as exc:
+        RestClient(server, "admin", "wrong").get("/api/v2.0/projects")
+    assert exc.value.status == 401
+    assert str(exc.value).startswith("GET %s/api/v2.0/projects failed: 401" % server)
+    assert "UNAUTHORIZED" in str(exc.value)
+    with pytest.raises(ApiError) as exc:
+        RestClient(server).get("/boom")
+    assert exc.value.status == 500 and str(exc.value).endswith(": upstream database is down")
+    with pytest.raises(ApiError) as exc:
+        RestClient(server).get("/html")
+    assert "(not JSON)" in str(exc.value) and "login page" in str(exc.value)
+
+
+def test_unreachable_server():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again when the block ends: nothing listens there
+    with pytest.raises(ApiError) as exc:
+        RestClient("http://127.0.0.1:%d" % port, timeout=3).get("/api/v2.0/projects")
+    assert exc.value.status is None and "failed: no response" in str(exc.value)
+
+
+def test_harbor_project_end_to_end(server, monkeypatch):
+    from ansible.module_utils import basic
+    from ansible_collections.aiinfra.cluster.tests.unit.plugins.modules.harness import exit_json, fail_json
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+
+    def run(**args):
+        with patch_module_args(dict({"url": server, "username": "admin", "password": "s3cret", "name": "lab"}, **args)):
+            with pytest.raises(ModuleExit) as exc:
+                harbor_project.main()
+        return exc.value
+
+    first = run(public=True, storage_limit="5Gi")
+    assert first.kind == "exit" and first.result["changed"] is True
+    second = run(public=True, storage_limit="5Gi")
+    assert second.result["changed"] is False
+    writes = [(m, p) for m, p, _h, _b in Handler.seen if m != "GET"]
+    assert writes == [("POST", "/api/v2.0/projects")]
+    wrong = run(public=True, password="nope")
+    assert wrong.kind == "fail" and wrong.result["status"] == 401

@@ -1,0 +1,174 @@
+"""harbor_project, harbor_robot and gitea_repo against in-memory APIs shaped like Harbor's v2.0 and Gitea's v1:
+create, already present (no write), update, delete, check mode (no write, same plan), diff, and API errors named
+with status, URL and body."""
+
+import base64
+import os
+import stat
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.aiinfra.cluster.plugins.module_utils import rest
+from ansible_collections.aiinfra.cluster.plugins.modules import gitea_repo, harbor_project, harbor_robot
+from ansible_collections.aiinfra.cluster.tests.unit.plugins.modules.fake_services import FakeGitea, FakeHarbor
+from ansible_collections.aiinfra.cluster.tests.unit.plugins.modules.harness import ModuleExit
+
+HARBOR = {"url": "http://harbor.example:30002", "username": "admin", "password": "pw"}
+GITEA = {"url": "http://gitea.example:30300", "token": "tok"}
+
+
+@pytest.fixture
+def harbor(monkeypatch):
+    api = FakeHarbor()
+    monkeypatch.setattr(rest, "urllib_transport", api)
+    return api
+
+
+@pytest.fixture
+def gitea(monkeypatch):
+    api = FakeGitea()
+    monkeypatch.setattr(rest, "urllib_transport", api)
+    return api
+
+
+def run(module, args, check=False, diff=False):
+    with patch_module_args(dict(args, _ansible_check_mode=check, _ansible_diff=diff)):
+        with pytest.raises(ModuleExit) as exc:
+            module.main()
+    return exc.value
+
+
+# --- harbor_project ------------------------------------------------------------------------------------------------
+
+def test_project_created_then_left_alone(harbor):
+    args = dict(HARBOR, name="lab", public=False, storage_limit="20Gi")
+    check = run(harbor_project, args, check=True, diff=True)
+    assert check.kind == "exit" and check.result["changed"] is True and check.result["plan"] == [["create", None]]
+    assert harbor.writes == []
+    assert check.result["diff"] == {"before": {}, "after": {"name": "lab", "public": False,
+                                                            "storage_limit": 20 * 1024 ** 3}}
+    out = run(harbor_project, args)
+    assert out.result["changed"] is True
+    assert harbor.writes == [("POST", "/api/v2.0/projects")]
+    body = harbor.requests[-1][2]
+    assert body == {"project_name": "lab", "metadata": {"public": "false"}, "storage_limit": 21474836480}
+    # basic auth from username/password
+    assert harbor.last_headers["Authorization"] == "Basic " + base64.b64encode(b"admin:pw").decode()
+    again = run(harbor_project, args)
+    assert again.result["changed"] is False and again.result["plan"] == []
+    assert harbor.writes == [("POST", "/api/v2.0/projects")]  # no write the second time
+
+
+def test_project_exact_name_and_update(harbor):
+    harbor.add_project("lab-old", public=True)  # the list filter matches substrings: must not be taken for "lab"
+    pid = harbor.add_project("lab", public=False, storage=-1)
+    out = run(harbor_project, dict(HARBOR, name="lab", public=True, storage_limit="10Gi"), diff=True)
+    assert out.result["plan"] == [["public", True], ["quota", 10 * 1024 ** 3]]
+    assert harbor.writes == [("PUT", "/api/v2.0/projects/%d" % pid), ("PUT", "/api/v2.0/quotas/%d" % (pid + 1))]
+    assert harbor.projects[pid]["metadata"]["public"] == "true"
+    assert out.result["diff"]["before"]["public"] is False and out.result["diff"]["after"]["public"] is True
+    # unset options are left as they are
+    assert run(harbor_project, dict(HARBOR, name="lab")).result["changed"] is False
+
+
+def test_project_delete(harbor):
+    pid = harbor.add_project("lab")
+    assert run(harbor_project, dict(HARBOR, name="lab", state="absent"), check=True).result["changed"] is True
+    assert pid in harbor.projects
+    assert run(harbor_project, dict(HARBOR, name="lab", state="absent")).result["changed"] is True
+    assert pid not in harbor.projects
+    assert run(harbor_project, dict(HARBOR, name="lab", state="absent")).result["changed"] is False
+
+
+def test_project_api_error_names_status_url_and_body(harbor):
+    harbor.fail_with = (401, {"errors": [{"code": "UNAUTHORIZED", "message": "unauthorized"}]})
+    out = run(harbor_project, dict(HARBOR, name="lab"))
+    assert out.kind == "fail" and out.result["status"] == 401
+    assert out.result["msg"].startswith("Harbor project lab at http://harbor.example:30002: GET "
+                                        "http://harbor.example:30002/api/v2.0/projects?name=lab&page_size=100 failed: 401")
+    assert '"UNAUTHORIZED"' in out.result["msg"]
+
+
+def test_bad_size_is_refused_before_any_call(harbor):
+    out = run(harbor_project, dict(HARBOR, name="lab", storage_limit="20GB"))
+    assert out.kind == "fail" and "storage_limit '20GB' is not a size" in out.result["msg"]
+    assert harbor.requests == []
+
+
+# --- harbor_robot --------------------------------------------------------------------------------------------------
+
+def test_robot_created_with_secret_written_once(harbor, tmp_path):
+    harbor.add_project("lab")
+    dest = tmp_path / "robot-secret"
+    args = dict(HARBOR, project="lab", name="ci", actions=["push", "pull"], secret_dest=str(dest))
+    check = run(harbor_robot, args, check=True)
+    assert check.result["changed"] is True and harbor.writes == [] and not dest.exists()
+    out = run(harbor_robot, args)
+    assert out.result["changed"] is True and "secret" not in out.result
+    assert dest.read_text() == "s3cr3t-robot-token\n" and stat.S_IMODE(os.stat(dest).st_mode) == 0o600
+    assert out.result["robot"]["name"] == "robot$lab+ci"
+    assert out.result["robot"]["permissions"] == [["lab", "repository", "pull"], ["lab", "repository", "push"]]
+    body = next(b for m, p, b in harbor.requests if m == "POST")
+    assert body["level"] == "project" and body["permissions"][0]["namespace"] == "lab"
+    again = run(harbor_robot, args)
+    assert again.result["changed"] is False and len(harbor.writes) == 1
+
+
+def test_robot_secret_returned_without_dest(harbor):
+    harbor.add_project("lab")
+    out = run(harbor_robot, dict(HARBOR, project="lab", name="pull-only"))
+    assert out.result["secret"] == "s3cr3t-robot-token"
+
+
+def test_robot_permissions_updated_and_deleted(harbor):
+    harbor.add_project("lab")
+    rid = harbor.add_robot("lab", "ci", ["pull"])
+    out = run(harbor_robot, dict(HARBOR, project="lab", name="ci", actions=["push", "pull"]), diff=True)
+    assert out.result["plan"] == [["update", None]] and harbor.writes == [("PUT", "/api/v2.0/robots/%d" % rid)]
+    assert out.result["diff"]["before"]["permissions"] == [["lab", "repository", "pull"]]
+    assert "secret" not in out.result
+    assert run(harbor_robot, dict(HARBOR, project="lab", name="ci", state="absent")).result["changed"] is True
+    assert rid not in harbor.robots
+
+
+def test_robot_needs_its_project(harbor):
+    out = run(harbor_robot, dict(HARBOR, project="nope", name="ci"))
+    assert out.kind == "fail" and "Harbor project nope does not exist" in out.result["msg"]
+
+
+# --- gitea_repo ----------------------------------------------------------------------------------------------------
+
+def test_repo_created_in_an_org_then_left_alone(gitea):
+    args = dict(GITEA, owner="platform", name="demo-app", description="Demo", default_branch="main")
+    check = run(gitea_repo, args, check=True, diff=True)
+    assert check.result["changed"] is True and gitea.writes == []
+    out = run(gitea_repo, args)
+    assert gitea.writes == [("POST", "/api/v1/orgs/platform/repos")]
+    body = gitea.requests[-1][2]
+    assert body["auto_init"] is True and body["default_branch"] == "main" and body["readme"] == "Default"
+    assert out.result["clone_url"] == "http://gitea.example:30300/platform/demo-app.git"
+    assert gitea.last_headers["Authorization"] == "token tok"
+    assert run(gitea_repo, args).result["changed"] is False and len(gitea.writes) == 1
+
+
+def test_repo_for_the_token_user(gitea):
+    run(gitea_repo, dict(GITEA, owner="gitea_admin", name="deploy"))
+    assert gitea.writes == [("POST", "/api/v1/user/repos")]
+
+
+def test_repo_update_and_delete(gitea):
+    gitea.add_repo("platform", "demo-app", description="old")
+    out = run(gitea_repo, dict(GITEA, owner="platform", name="demo-app", description="new", private=True), diff=True)
+    assert out.result["plan"] == [["update", {"description": "new", "private": True}]]
+    assert gitea.writes == [("PATCH", "/api/v1/repos/platform/demo-app")]
+    assert out.result["diff"]["before"]["description"] == "old" and out.result["repo"]["private"] is True
+    assert run(gitea_repo, dict(GITEA, owner="platform", name="demo-app", state="absent")).result["changed"] is True
+    assert ("platform", "demo-app") not in gitea.repos
+
+
+def test_repo_unknown_owner_fails_clearly(gitea):
+    out = run(gitea_repo, dict(GITEA, owner="nobody", name="x"))
+    assert out.kind == "fail" and out.result["status"] == 404
+    assert "POST http://gitea.example:30300/api/v1/orgs/nobody/repos failed: 404" in out.result["msg"]
+    assert "GetOrgByName" in out.result["msg"]

@@ -63,6 +63,12 @@ class RestClient(object):
         self.transport = transport or urllib_transport
         self.calls = []  # (method, path) of every request, for tests and for the result
 
+    @classmethod
+    def from_params(cls, params, token_scheme="Bearer"):
+        """The client for a module whose options come from REST_SPEC."""
+        return cls(params["url"], params["username"], params["password"], params["token"], token_scheme=token_scheme,
+                   timeout=params["timeout"], validate_certs=params["validate_certs"])
+
     def url(self, path, query=None):
         return self.base + path + ("?" + urlencode(query) if query else "")
 
@@ -89,6 +95,16 @@ class RestClient(object):
 
     def get(self, path, query=None, missing_ok=False):
         return self.request("GET", path, query=query, missing_ok=missing_ok)
+
+
+def plan_result(name, plan, before, after, diff, **extra):
+    """A module's result: changed when the plan is not empty, the object after the change under `name`, the plan,
+    and before/after as the diff when asked for."""
+    result = dict(extra, changed=bool(plan), plan=[list(step) for step in plan])
+    result[name] = after
+    if diff:
+        result["diff"] = {"before": before or {}, "after": after or {}}
+    return result
 
 
 def segment(value):

@@ -85,8 +85,9 @@ plan:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.aiinfra.cluster.plugins.module_utils.gitea import API, apply_repo, plan_repo, repo_path, repo_state
-from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import REST_SPEC, ApiError, RestClient
+from ansible_collections.aiinfra.cluster.plugins.module_utils.gitea import (
+    API, FIELDS, apply_repo, plan_repo, repo_path, repo_state)
+from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import REST_SPEC, ApiError, RestClient, plan_result
 
 
 def main():
@@ -100,8 +101,7 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    client = RestClient(p["url"], p["username"], p["password"], p["token"], token_scheme="token",
-                        timeout=p["timeout"], validate_certs=p["validate_certs"])
+    client = RestClient.from_params(p, token_scheme="token")
     wanted = {k: p[k] for k in ("owner", "name", "description", "private", "auto_init", "default_branch")}
     repo = None
     try:
@@ -118,15 +118,13 @@ def main():
     elif repo is not None:
         after = repo_state(repo)
     elif current is not None:
-        after = dict(current, **{k: wanted[k] for k in ("description", "private", "default_branch") if wanted[k] is not None})
+        after = dict(current, **{k: wanted[k] for k in FIELDS if wanted[k] is not None})
     else:
         after = {"owner": p["owner"], "name": p["name"], "description": p["description"] or "",
                  "private": bool(p["private"]), "default_branch": p["default_branch"] or "main"}
-    result = {"changed": bool(plan), "repo": after, "plan": [list(x) for x in plan]}
+    result = plan_result("repo", plan, current, after, module._diff)
     if repo is not None and repo.get("clone_url"):
         result["clone_url"] = repo["clone_url"]
-    if module._diff:
-        result["diff"] = {"before": current or {}, "after": after or {}}
     module.exit_json(**result)
 
 

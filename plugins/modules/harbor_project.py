@@ -70,7 +70,7 @@ plan:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiinfra.cluster.plugins.module_utils.harbor import (
     HarborError, apply_project, find_project, parse_size, plan_project, project_quota, project_state)
-from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import REST_SPEC, ApiError, RestClient
+from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import REST_SPEC, ApiError, RestClient, plan_result
 
 
 def main():
@@ -82,8 +82,7 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    client = RestClient(p["url"], p["username"], p["password"], p["token"], timeout=p["timeout"],
-                        validate_certs=p["validate_certs"])
+    client = RestClient.from_params(p)
     try:
         wanted = {"name": p["name"], "public": p["public"],
                   "storage_limit": parse_size(p["storage_limit"]) if p["storage_limit"] is not None else None}
@@ -103,10 +102,7 @@ def main():
                  "storage_limit": wanted["storage_limit"] if wanted["storage_limit"] is not None else -1}
     else:
         after = dict(before, **{k: v for k, v in wanted.items() if v is not None})
-    result = {"changed": bool(plan), "project": after, "plan": [list(x) for x in plan]}
-    if module._diff:
-        result["diff"] = {"before": before or {}, "after": after or {}}
-    module.exit_json(**result)
+    module.exit_json(**plan_result("project", plan, before, after, module._diff))
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiinfra.cluster.plugins.module_utils.harbor import (
     HarborError, access_set, apply_robot, find_project, find_robot, plan_robot, robot_state, wanted_permissions)
-from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import REST_SPEC, ApiError, RestClient
+from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import REST_SPEC, ApiError, RestClient, plan_result
 
 
 def write_secret(path, secret):
@@ -117,8 +117,7 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    client = RestClient(p["url"], p["username"], p["password"], p["token"], timeout=p["timeout"],
-                        validate_certs=p["validate_certs"])
+    client = RestClient.from_params(p)
     created = None
     try:
         wanted = {"name": p["name"], "description": p["description"], "duration": p["duration"],
@@ -143,14 +142,12 @@ def main():
         after = {"name": (created or {}).get("name") or (before or {}).get("name") or "robot$%s+%s" % (p["project"], p["name"]),
                  "description": p["description"] if p["description"] is not None else (before or {}).get("description", ""),
                  "permissions": access_set(wanted["permissions"]), "disabled": False}
-    result = {"changed": bool(plan), "robot": after, "plan": [list(x) for x in plan]}
+    result = plan_result("robot", plan, before, after, module._diff)
     if created and created.get("secret"):
         if p["secret_dest"]:
             write_secret(p["secret_dest"], created["secret"])
         else:
             result["secret"] = created["secret"]
-    if module._diff:
-        result["diff"] = {"before": before or {}, "after": after or {}}
     module.exit_json(**result)
 
 

@@ -19,3 +19,9 @@ def ansible_playbook(*args):
     """Run ansible-playbook from the repository root; the finished process (stdout and stderr as text)."""
     return subprocess.run([os.path.join(BIN, "ansible-playbook"), *[str(a) for a in args]], cwd=ROOT, env=ENV,
                           capture_output=True, text=True, check=False)
+
+
+def validate_manifests(directory):
+    """scripts/validate_manifests.py on a render directory; the finished process."""
+    return subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "validate_manifests.py"), str(directory)],
+                          capture_output=True, text=True, check=False)

@@ -1,24 +1,17 @@
 """k3s on the controller side: the cluster token is generated once (0600, never logged, same on every run), and
 every node's config.yaml renders from the inventory with the fields that matter."""
 
-import os
 import stat
-import subprocess
-import sys
 
-import pytest
 import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.dirname(sys.executable)
-pytestmark = pytest.mark.skipif(not os.path.isdir(os.path.join(ROOT, ".collections")), reason="run scripts/setup.sh first")
-ENV = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-           ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"))
+from ansible_env import ansible_playbook, needs_collection
+
+pytestmark = needs_collection
 
 
 def playbook(path, *args):
-    proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), str(path), *args], cwd=ROOT, env=ENV,
-                          capture_output=True, text=True, check=False)
+    proc = ansible_playbook(path, *args)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 

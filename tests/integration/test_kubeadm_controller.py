@@ -6,13 +6,11 @@ import base64
 import os
 import re
 import stat
-import subprocess
-import sys
 
 import pytest
 import yaml
 
-from ansible_env import ROOT, ansible_playbook, needs_collection
+from ansible_env import ansible_playbook, needs_collection, validate_manifests
 
 pytestmark = needs_collection
 
@@ -101,7 +99,6 @@ def test_lab_renders_as_a_kubeadm_cluster(tmp_path, version, api):
     assert all(d["KubeletConfiguration"]["cgroupDriver"] == "systemd" for d in (m1, m2, g1))
     enc = yaml.safe_load((nodes / "_control_plane" / "encryption-config.yaml").read_text())
     assert list(enc["resources"][0]["providers"][0]) == ["aescbc"]
-    out = subprocess.run([sys.executable, "scripts/validate_manifests.py", str(tmp_path)], cwd=ROOT,
-                         capture_output=True, text=True, check=False)
+    out = validate_manifests(tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "6 node files (12 configuration documents)" in out.stdout

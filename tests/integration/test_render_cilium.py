@@ -1,32 +1,19 @@
 """playbooks/render.yml for two inventories (k3s + WireGuard, kubeadm + IPsec): the values that matter, the
 manifests valid for each inventory's Kubernetes version, and a second render that changes nothing."""
 
-import os
-import subprocess
-import sys
-
-import pytest
 import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.dirname(sys.executable)
+from ansible_env import ansible_playbook, needs_collection
+from ansible_env import validate_manifests as validate
 
 
 def render(inventory, out):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"))
-    proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", inventory, "playbooks/render.yml",
-                           "-e", "render_dir=%s" % out], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    proc = ansible_playbook("-i", inventory, "playbooks/render.yml", "-e", "render_dir=%s" % out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 
 
-def validate(out):
-    return subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "validate_manifests.py"), str(out)],
-                          capture_output=True, text=True, check=False)
-
-
-pytestmark = pytest.mark.skipif(not os.path.isdir(os.path.join(ROOT, ".collections")), reason="run scripts/setup.sh first")
+pytestmark = needs_collection
 
 
 def test_lab_k3s_wireguard(tmp_path):
@@ -82,12 +69,9 @@ def test_fingerprint_follows_encryption_settings(tmp_path):
 
 
 def test_bad_settings_fail_before_rendering(tmp_path):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"))
-    proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", "tests/integration/inventories/kubeadm-ipsec",
-                           "playbooks/render.yml", "-e", "render_dir=%s" % tmp_path,
-                           "-e", "cilium_encryption_node_encryption=true", "-e", "cilium_encryption_type=ipsec"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    proc = ansible_playbook("-i", "tests/integration/inventories/kubeadm-ipsec", "playbooks/render.yml",
+                            "-e", "render_dir=%s" % tmp_path,
+                            "-e", "cilium_encryption_node_encryption=true", "-e", "cilium_encryption_type=ipsec")
     assert proc.returncode == 2
     assert "node encryption is only offered with WireGuard" in proc.stdout
     assert not (tmp_path / "cilium").exists()

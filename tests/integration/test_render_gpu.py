@@ -2,33 +2,23 @@
 inventory's Kubernetes version, and bad settings refused before anything is written."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.dirname(sys.executable)
-pytestmark = pytest.mark.skipif(not os.path.isdir(os.path.join(ROOT, ".collections")), reason="run scripts/setup.sh first")
+from ansible_env import ROOT, ansible_playbook, needs_collection
+from ansible_env import validate_manifests as validate
+
+pytestmark = needs_collection
 
 
 def render(inventory, out, *extra):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"))
-    return subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", inventory, "playbooks/render.yml",
-                           "-e", "render_dir=%s" % out, *extra], cwd=ROOT, env=env, capture_output=True, text=True,
-                          check=False)
+    return ansible_playbook("-i", inventory, "playbooks/render.yml", "-e", "render_dir=%s" % out, *extra)
 
 
 def load(path):
     with open(path) as f:
         return [d for d in yaml.safe_load_all(f) if d]
-
-
-def validate(out):
-    return subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "validate_manifests.py"), str(out)],
-                          capture_output=True, text=True, check=False)
 
 
 def test_lab_defaults(tmp_path):
@@ -116,10 +106,8 @@ def test_nodes_with_different_mig_strategies_are_refused(tmp_path):
 
 @pytest.mark.parametrize("tag,role", [("gpu", "gpu_operator"), ("serving", "vllm"), ("cni", "cilium")])
 def test_one_tag_runs_one_layer(tag, role):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"))
-    proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", "inventories/lab", "site.yml", "--tags", tag,
-                           "--list-tasks"], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    proc = ansible_playbook("-i", "inventories/lab", "site.yml", "--tags", tag, "--list-tasks")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     tasks = [line.strip() for line in proc.stdout.splitlines() if line.startswith("      ")]
     real = [t for t in tasks if "Validating arguments against arg spec" not in t]
     roles = set(t.split(" : ")[0] for t in real)

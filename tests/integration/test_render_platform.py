@@ -11,7 +11,7 @@ import sys
 import pytest
 import yaml
 
-from ansible_env import ROOT, ansible_playbook, needs_collection
+from ansible_env import ansible_playbook, needs_collection, validate_manifests
 
 pytestmark = [
     needs_collection,
@@ -39,8 +39,7 @@ def docs(path):
 
 
 def test_everything_validates(render):
-    out = subprocess.run([sys.executable, "scripts/validate_manifests.py", str(render)], cwd=ROOT,
-                         capture_output=True, text=True, check=False)
+    out = validate_manifests(render)
     assert out.returncode == 0, out.stdout + out.stderr
     assert ": 0 invalid" in out.stdout
 
@@ -244,8 +243,7 @@ def test_bad_pools_and_nfs(tmp_path):
     playbook("playbooks/render.yml", "-i", "inventories/lab", "-e", "render_dir=%s" % out, "-e", "@%s" % extra)
     sc = docs(out / "network" / "nfs-storageclass.yaml")[0]
     assert sc["provisioner"] == "nfs.csi.k8s.io" and sc["parameters"] == {"server": "192.168.56.5", "share": "/export/k8s"}
-    check = subprocess.run([sys.executable, "scripts/validate_manifests.py", str(out)], cwd=ROOT, capture_output=True,
-                           text=True, check=False)
+    check = validate_manifests(out)
     assert check.returncode == 0, check.stdout
     extra.write_text(yaml.safe_dump({"network_metallb_pools": [
         {"name": "lab", "addresses": ["192.168.56.200-192.168.56.220"]},

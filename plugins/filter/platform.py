@@ -8,6 +8,8 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.aiinfra.cluster.plugins.module_utils.address_pools import check_pools
+from ansible_collections.aiinfra.cluster.plugins.module_utils.jenkins import job_config_differs
+from ansible_collections.aiinfra.cluster.plugins.module_utils.preflight import registry_endpoint
 from ansible_collections.aiinfra.cluster.plugins.module_utils.tenants import TenantError, all_objects
 
 
@@ -22,6 +24,14 @@ def metallb_pool_problems(pools, subnet, reserved=None):
     return check_pools(pools, subnet, reserved or [])
 
 
+def jenkins_job_config_differs(current, wanted):
+    try:
+        return job_config_differs(current, wanted)
+    except Exception as exc:  # ElementTree raises ParseError (a SyntaxError) with the line and column
+        raise AnsibleFilterError("jenkins_job_config_differs: not a job configuration (XML): %s" % exc)
+
+
 class FilterModule(object):
     def filters(self):
-        return {"tenant_objects": tenant_objects, "metallb_pool_problems": metallb_pool_problems}
+        return {"tenant_objects": tenant_objects, "metallb_pool_problems": metallb_pool_problems,
+                "registry_endpoint": registry_endpoint, "jenkins_job_config_differs": jenkins_job_config_differs}

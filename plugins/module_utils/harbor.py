@@ -45,9 +45,11 @@ def find_project(client, name):
 def project_state(project, quota):
     if project is None:
         return None
-    public = str((project.get("metadata") or {}).get("public", "false")).lower() == "true"
+    metadata = project.get("metadata") or {}
+    public = str(metadata.get("public", "false")).lower() == "true"
+    auto_scan = str(metadata.get("auto_scan", "false")).lower() == "true"
     storage = ((quota or {}).get("hard") or {}).get("storage", -1)
-    return {"name": project["name"], "public": public, "storage_limit": storage}
+    return {"name": project["name"], "public": public, "auto_scan": auto_scan, "storage_limit": storage}
 
 
 def plan_project(current, wanted, state):
@@ -59,6 +61,8 @@ def plan_project(current, wanted, state):
     plan = []
     if wanted.get("public") is not None and wanted["public"] != current["public"]:
         plan.append(("public", wanted["public"]))
+    if wanted.get("auto_scan") is not None and wanted["auto_scan"] != current["auto_scan"]:
+        plan.append(("auto_scan", wanted["auto_scan"]))
     if wanted.get("storage_limit") is not None and wanted["storage_limit"] != current["storage_limit"]:
         plan.append(("quota", wanted["storage_limit"]))
     return plan
@@ -68,14 +72,16 @@ def apply_project(client, project, quota, wanted, plan):
     for action, value in plan:
         if action == "create":
             body = {"project_name": wanted["name"], "metadata": {"public": str(bool(wanted.get("public"))).lower()}}
+            if wanted.get("auto_scan") is not None:
+                body["metadata"]["auto_scan"] = str(bool(wanted["auto_scan"])).lower()
             if wanted.get("storage_limit") is not None:
                 body["storage_limit"] = wanted["storage_limit"]
             client.request("POST", API + "/projects", body)
         elif action == "delete":
             client.request("DELETE", API + "/projects/%s" % project["project_id"])
-        elif action == "public":
+        elif action in ("public", "auto_scan"):
             client.request("PUT", API + "/projects/%s" % project["project_id"],
-                           {"metadata": {"public": str(value).lower()}})
+                           {"metadata": {action: str(value).lower()}})
         elif action == "quota":
             if not quota:
                 raise HarborError("project %s has no quota record to update" % project["name"])

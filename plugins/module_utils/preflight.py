@@ -199,6 +199,89 @@ def check_gpu_vars(hosts, groups):
     return problems
 
 
+NODE_PORT_RANGE = (30000, 32767)
+
+
+def registry_endpoint(registry):
+    """Where every node and pod reaches the platform registry (Harbor on a NodePort), computed once:
+    {address: host:port as in image references and certs.d, scheme, external_url, host, node_port, tls};
+    None when the registry layer is off. registry: enabled, host (the preflight role defaults it to the first
+    control-plane node's address), node_port, tls."""
+    if not registry or str(registry.get("enabled")).lower() not in ("true", "1", "yes", "on"):
+        return None
+    host = str(registry.get("host") or "")
+    port = registry.get("node_port")
+    tls = str(registry.get("tls")).lower() in ("true", "1", "yes", "on")
+    scheme = "https" if tls else "http"
+    address = "%s:%s" % (host, port)
+    return {"address": address, "scheme": scheme, "external_url": "%s://%s" % (scheme, address), "host": host,
+            "node_port": _as_port(port) if _as_port(port) is not None else port, "tls": tls}
+
+
+def _as_port(value):
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+def check_registry(registry, endpoint):
+    """The registry address must be a usable NodePort on a named host."""
+    if endpoint is None:
+        return []
+    problems = []
+    port = _as_port(endpoint["node_port"])
+    if port is None or not NODE_PORT_RANGE[0] <= port <= NODE_PORT_RANGE[1]:
+        problems.append("k8s_registry_node_port is %r; Harbor's NodePort must be a port in %d-%d (the Service "
+                        "port is set equal to it, so the registry address is the same inside and outside the cluster)."
+                        % (endpoint["node_port"], NODE_PORT_RANGE[0], NODE_PORT_RANGE[1]))
+    if not endpoint["host"]:
+        problems.append("The registry layer is on but its host is unknown: set k8s_registry_host (a node address or a "
+                        "DNS name every node resolves), or give the first control-plane node an address.")
+    elif not re.match(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$", endpoint["host"]):
+        problems.append("k8s_registry_host is %r; it must be a bare IPv4 address or DNS name (no scheme, port or path: "
+                        "the address is built as <host>:<nodePort>)." % endpoint["host"])
+    return problems
+
+
+def check_node_ports(node_ports, range_checked=()):
+    """Each enabled service's NodePort in range and used once: a clash fails the chart install half-way.
+    range_checked: settings whose range another rule reports already (with more to say)."""
+    problems, seen = [], {}
+    for name in sorted(node_ports or {}):
+        port = _as_port(node_ports[name])
+        if port is None or not NODE_PORT_RANGE[0] <= port <= NODE_PORT_RANGE[1]:
+            if name in range_checked:
+                continue
+            low, high = NODE_PORT_RANGE
+            problems.append("%s is %r; a NodePort must be in %d-%d." % (name, node_ports[name], low, high))
+            continue
+        seen.setdefault(port, []).append(name)
+    for port in sorted(seen):
+        if len(seen[port]) > 1:
+            problems.append("NodePort %d is given to %s; give each service its own port." % (
+                port, " and ".join(seen[port])))
+    return problems
+
+
+def check_storage(storage, hosts):
+    """Longhorn's replica count must fit on the storage nodes (each replica of a volume on a different node)."""
+    if not storage or not storage.get("enabled"):
+        return []
+    group = storage.get("group") or "k8s_cluster"
+    nodes = [h["name"] for h in hosts if group in (h.get("groups") or [])]
+    replicas = storage.get("replicas")
+    if isinstance(replicas, bool) or _as_port(replicas) is None or _as_port(replicas) < 1:
+        return ["longhorn_replica_count is %r; it must be a whole number >= 1." % (replicas,)]
+    if _as_port(replicas) > len(nodes):
+        return ["longhorn_replica_count is %s but group %s has %d storage node(s) (%s): every replica of a volume "
+                "needs its own node, so volumes would never become healthy. Lower longhorn_replica_count or add "
+                "storage nodes." % (replicas, group, len(nodes), _names(nodes) or "none")]
+    return []
+
+
 def validate(hosts, settings):
     """All problems with this inventory, in a stable order; [] when it is fit to build from."""
     groups = dict(DEFAULT_GROUPS)
@@ -213,4 +296,8 @@ def validate(hosts, settings):
     problems += check_os(hosts, settings)
     problems += check_resources(hosts, settings, groups)
     problems += check_gpu_vars(hosts, groups)
+    endpoint = registry_endpoint(settings.get("registry"))
+    problems += check_registry(settings.get("registry"), endpoint)
+    problems += check_node_ports(settings.get("node_ports"), ("k8s_registry_node_port",) if endpoint else ())
+    problems += check_storage(settings.get("storage"), hosts)
     return problems

@@ -11,6 +11,7 @@ __metaclass__ = type
 
 import base64
 import json
+import os
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.six.moves.urllib.parse import quote, urlencode
@@ -105,6 +106,14 @@ def plan_result(name, plan, before, after, diff, **extra):
     if diff:
         result["diff"] = {"before": before or {}, "after": after or {}}
     return result
+
+
+def write_secret(path, secret):
+    """Write a secret the service shows only once to a file readable by its owner only (0600 from the start)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret + "\n")
+    os.chmod(path, 0o600)
 
 
 def segment(value):

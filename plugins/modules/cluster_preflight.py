@@ -61,6 +61,22 @@ options:
   supported_os:
     description: Distribution name to list of supported versions; default Debian 12, Ubuntu 22.04 and 24.04.
     type: dict
+  registry:
+    description:
+      - The platform registry (Harbor on a NodePort), keys C(enabled), C(host) (the preflight role defaults it to
+        the first control-plane node's address), C(node_port) and C(tls).
+      - Its address is computed here once and returned as RV(registry), for containerd's C(certs.d) on every node
+        and for Harbor's C(externalURL).
+    type: dict
+  node_ports:
+    description: Setting name to NodePort for every exposed service that is enabled; each must be in 30000-32767
+      and used once.
+    type: dict
+  storage:
+    description:
+      - Longhorn storage, keys C(enabled), C(replicas) (volume replica count) and C(group) (the inventory group of the storage
+        nodes, default C(k8s_cluster)). The replica count must not exceed the number of storage nodes.
+    type: dict
   fail_on_problems:
     description: Fail when any problem is found. With C(false) the problems are only returned.
     type: bool
@@ -91,6 +107,12 @@ problems:
   type: list
   elements: str
   sample: ["Group k8s_control_plane has 2 hosts (m1, m2): etcd needs an odd number of members for quorum; use 1, 3 or 5."]
+registry:
+  description: The platform registry's endpoint; null when the registry layer is off.
+  returned: always
+  type: dict
+  sample: {address: "192.168.56.11:30002", scheme: http, external_url: "http://192.168.56.11:30002",
+           host: 192.168.56.11, node_port: 30002, tls: false}
 hosts_checked:
   description: Number of hosts validated.
   returned: always
@@ -99,7 +121,7 @@ hosts_checked:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.aiinfra.cluster.plugins.module_utils.preflight import validate
+from ansible_collections.aiinfra.cluster.plugins.module_utils.preflight import registry_endpoint, validate
 
 
 def main():
@@ -114,6 +136,9 @@ def main():
             min_resources=dict(type="dict"),
             disk_path=dict(type="str", default="/var/lib"),
             supported_os=dict(type="dict"),
+            registry=dict(type="dict"),
+            node_ports=dict(type="dict"),
+            storage=dict(type="dict"),
             fail_on_problems=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
@@ -127,9 +152,13 @@ def main():
         "min_resources": p["min_resources"],
         "disk_path": p["disk_path"],
         "supported_os": p["supported_os"],
+        "registry": p["registry"],
+        "node_ports": p["node_ports"],
+        "storage": p["storage"],
     }
     problems = validate(p["hosts"], settings)
-    result = dict(changed=False, problems=problems, hosts_checked=len(p["hosts"]))
+    registry = registry_endpoint(p["registry"])
+    result = dict(changed=False, problems=problems, hosts_checked=len(p["hosts"]), registry=registry)
     if problems and p["fail_on_problems"]:
         module.fail_json(msg="The inventory has %d problem(s); nothing was changed. Fix them and run again:\n- %s" % (
             len(problems), "\n- ".join(problems)), **result)

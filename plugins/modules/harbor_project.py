@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: harbor_project
-short_description: Manage a Harbor project (public flag, storage quota) over Harbor's v2.0 API
+short_description: Manage a Harbor project (public flag, Trivy scan on push, storage quota) over Harbor's v2.0 API
 version_added: 0.2.0
 description:
   - Creates, updates or deletes a Harbor project. Reads the project and its quota first and writes only what differs.
@@ -29,6 +29,11 @@ options:
   public:
     description: Anyone may pull from a public project. Left as it is when not set (private on creation).
     type: bool
+  auto_scan:
+    description:
+      - Scan every pushed image with Harbor's scanner (Trivy). Left as it is when not set (off on creation).
+    type: bool
+    version_added: 0.2.0
   storage_limit:
     description: Storage quota, for example V(10Gi), V(500M), or V(-1) for no limit. Left as it is when not set.
     type: str
@@ -40,7 +45,7 @@ attributes:
     description: Reads the project and returns the plan and the diff; writes nothing.
   diff_mode:
     support: full
-    description: Before and after of name, public and storage_limit.
+    description: Before and after of name, public, auto_scan and storage_limit.
 """
 
 EXAMPLES = r"""
@@ -51,13 +56,14 @@ EXAMPLES = r"""
     password: "{{ lookup('ansible.builtin.file', 'credentials/harbor-admin-password') }}"
     name: lab
     public: false
+    auto_scan: true
     storage_limit: 20Gi
   delegate_to: localhost
 """
 
 RETURN = r"""
 project:
-  description: The project after the change (name, public, storage_limit in bytes, -1 for none); null when absent.
+  description: The project after the change (name, public, auto_scan, storage_limit in bytes, -1 for none); null when absent.
   returned: always
   type: dict
 plan:
@@ -77,14 +83,15 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(REST_SPEC, name=dict(type="str", required=True),
                            state=dict(type="str", choices=["present", "absent"], default="present"),
-                           public=dict(type="bool"), storage_limit=dict(type="str")),
+                           public=dict(type="bool"), auto_scan=dict(type="bool"),
+                           storage_limit=dict(type="str")),
         required_together=[("username", "password")],
         supports_check_mode=True,
     )
     p = module.params
     client = RestClient.from_params(p)
     try:
-        wanted = {"name": p["name"], "public": p["public"],
+        wanted = {"name": p["name"], "public": p["public"], "auto_scan": p["auto_scan"],
                   "storage_limit": parse_size(p["storage_limit"]) if p["storage_limit"] is not None else None}
         project = find_project(client, p["name"])
         quota = project_quota(client, project)
@@ -98,7 +105,7 @@ def main():
     if p["state"] == "absent":
         after = None
     elif before is None:
-        after = {"name": p["name"], "public": bool(p["public"]),
+        after = {"name": p["name"], "public": bool(p["public"]), "auto_scan": bool(p["auto_scan"]),
                  "storage_limit": wanted["storage_limit"] if wanted["storage_limit"] is not None else -1}
     else:
         after = dict(before, **{k: v for k, v in wanted.items() if v is not None})

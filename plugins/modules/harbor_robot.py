@@ -90,19 +90,12 @@ plan:
   elements: list
 """
 
-import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiinfra.cluster.plugins.module_utils.harbor import (
     HarborError, access_set, apply_robot, find_project, find_robot, plan_robot, robot_state, wanted_permissions)
-from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import REST_SPEC, ApiError, RestClient, plan_result
-
-
-def write_secret(path, secret):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(secret + "\n")
-    os.chmod(path, 0o600)
+from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import (
+    REST_SPEC, ApiError, RestClient, plan_result, write_secret)
 
 
 def main():

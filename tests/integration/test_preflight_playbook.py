@@ -52,3 +52,37 @@ all:
     assert "k8s_api_vip is not set: with 2 control-plane hosts" in text
     assert "Hosts m1, m2 share the hostname" in text  # both "hosts" are this machine
     assert "node_baseline" not in text  # the baseline play never started
+
+
+@pytest.mark.skipif(not os.path.isdir(os.path.join(ROOT, ".collections")), reason="run scripts/setup.sh first")
+def test_platform_services_checked_before_any_change(tmp_path):
+    """A NodePort clash, a registry port outside the NodePort range and more Longhorn replicas than storage nodes
+    stop site.yml in the preflight, even when only the registry layer is asked for."""
+    inventory = f"""
+all:
+  vars:
+    k8s_distribution: k3s
+    k8s_version: v1.31.4+k3s1
+    k8s_observability_enabled: true
+    k8s_ci_enabled: true
+    gitea_http_node_port: 30300
+    k8s_registry_enabled: true
+    k8s_registry_node_port: 5000
+    k8s_storage_enabled: true
+    longhorn_replica_count: 3
+  children:
+    k8s_cluster:
+      children:
+        k8s_control_plane:
+          hosts:
+            m1: {{{LOCAL}, k8s_node_ip: 198.18.9.1}}
+"""
+    out = run_site(tmp_path, inventory, "--tags", "registry")
+    assert out.returncode == 2, out.stdout + out.stderr
+    text = out.stdout + out.stderr
+    assert "k8s_registry_node_port is 5000; Harbor's NodePort must be a port in 30000-32767" in text
+    assert "NodePort 30300 is given to gitea_http_node_port and observability_grafana_node_port" in text
+    assert "k8s_registry_node_port is 5000; a NodePort must be in" not in text  # said once, by the registry rule
+    assert "longhorn_replica_count is 3 but group k8s_cluster has 1 storage node(s) (m1)" in text
+    assert "harbor" not in text.split("Validate the inventory")[0]  # nothing ran before the preflight
+    assert "Install or upgrade Harbor" not in text

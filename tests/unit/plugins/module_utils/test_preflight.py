@@ -63,7 +63,11 @@ def test_every_rule_has_a_failing_case():
                     "check_control_plane_count": (hosts, groups), "check_exclusive_groups": (hosts, groups),
                     "check_duplicates": (hosts,), "check_vip": (hosts, settings, groups),
                     "check_os": (hosts, settings), "check_resources": (hosts, settings, groups),
-                    "check_gpu_vars": (hosts, groups)}[rule]
+                    "check_gpu_vars": (hosts, groups),
+                    "check_registry": (settings.get("registry"),
+                                       preflight.registry_endpoint(settings.get("registry"))),
+                    "check_node_ports": (settings.get("node_ports"),),
+                    "check_storage": (settings.get("storage"), hosts)}[rule]
             if func(*args):
                 hit.add(rule)
     assert sorted(hit) == sorted(rules)
@@ -76,3 +80,14 @@ def test_interface_network_uses_netmask_when_prefix_missing():
 
 def test_interface_network_none_when_ip_absent():
     assert preflight.interface_network({"ip": "10.0.0.1", "ipv4": [{"address": "10.0.0.2", "prefix": "24"}]}) is None
+
+
+def test_registry_endpoint():
+    assert preflight.registry_endpoint({"enabled": False}) is None
+    assert preflight.registry_endpoint(None) is None
+    # values as Ansible templates them: strings
+    plain = preflight.registry_endpoint({"enabled": "True", "host": "10.0.0.11", "node_port": "30002", "tls": "False"})
+    assert plain == {"address": "10.0.0.11:30002", "scheme": "http", "external_url": "http://10.0.0.11:30002",
+                     "host": "10.0.0.11", "node_port": 30002, "tls": False}
+    named = preflight.registry_endpoint({"enabled": True, "host": "harbor.lab", "node_port": 30443, "tls": True})
+    assert named["address"] == "harbor.lab:30443" and named["external_url"] == "https://harbor.lab:30443"

@@ -1,6 +1,7 @@
 """In-memory Harbor v2.0 and Gitea v1 APIs for the module tests: the paths, status codes and JSON shapes of the
 real services (Harbor 2.11, Gitea 1.22), as a transport for module_utils.rest.RestClient."""
 
+import base64
 import itertools
 import json
 from urllib.parse import parse_qs, urlparse
@@ -61,7 +62,9 @@ class FakeHarbor(FakeApi):
             if any(p["name"] == data["project_name"] for p in self.projects.values()):
                 return 409, {"errors": [{"code": "CONFLICT", "message": "The project named %s already exists"
                                          % data["project_name"]}]}
-            self.add_project(data["project_name"], data["metadata"]["public"] == "true", data.get("storage_limit", -1))
+            pid = self.add_project(data["project_name"], data["metadata"]["public"] == "true",
+                                   data.get("storage_limit", -1))
+            self.projects[pid]["metadata"].update(data["metadata"])  # Harbor keeps every metadata key it is given
             return 201, None
         if parts[0] == "projects" and len(parts) == 2:
             pid = int(parts[1])
@@ -100,6 +103,27 @@ class FakeGitea(FakeApi):
     def __init__(self, login="gitea_admin", orgs=("platform",)):
         super().__init__()
         self.login, self.orgs, self.repos = login, set(orgs), {}
+        self.tokens, self.files, self.hooks = {}, {}, {}  # id -> token; (owner, repo, path) -> (text, sha); id -> hook
+        self.ids = itertools.count(1)
+        self.commits = 0
+
+    def add_token(self, name, scopes, secret):
+        tid = next(self.ids)
+        self.tokens[tid] = {"id": tid, "name": name, "sha1": secret, "token_last_eight": secret[-8:],
+                            "scopes": list(scopes)}
+        return tid
+
+    def add_file(self, owner, repo, path, text):
+        self.commits += 1
+        self.files[(owner, repo, path)] = (text, "%040x" % (hash((path, text)) & (2 ** 160 - 1)))
+
+    def add_hook(self, owner, repo, url, events=("push",), hook_type="gitea", active=True):
+        hid = next(self.ids)
+        self.hooks[hid] = {"id": hid, "repo": (owner, repo), "type": hook_type, "branch_filter": "*",
+                           "config": {"content_type": "json", "url": url}, "events": list(events),
+                           "authorization_header": "", "active": active,
+                           "updated_at": "2026-11-23T10:00:00Z", "created_at": "2026-11-23T10:00:00Z"}
+        return hid
 
     def add_repo(self, owner, name, description="", private=False, default_branch="main"):
         self.repos[(owner, name)] = {
@@ -111,6 +135,60 @@ class FakeGitea(FakeApi):
         parts = path.split("/")[3:]  # after /api/v1
         if parts == ["user"]:
             return 200, {"id": 1, "login": self.login, "is_admin": True}
+        if parts[:1] == ["users"] and parts[2:3] == ["tokens"]:
+            if len(parts) == 3 and method == "GET":
+                return 200, [dict(t, sha1="") for t in self.tokens.values()]  # the secret is never listed
+            if len(parts) == 3 and method == "POST":
+                if any(t["name"] == data["name"] for t in self.tokens.values()):
+                    return 400, {"message": "access token name has been used already", "url": "http://gitea.example/api/swagger"}
+                tid = self.add_token(data["name"], data.get("scopes") or [], "%040x" % (0xabc0000 + len(self.tokens)))
+                return 201, dict(self.tokens[tid])
+            if len(parts) == 4 and method == "DELETE":
+                del self.tokens[int(parts[3])]
+                return 204, None
+        if parts[:1] == ["repos"] and parts[3:4] == ["contents"]:
+            key = (parts[1], parts[2], "/".join(parts[4:]))
+            if (parts[1], parts[2]) not in self.repos:
+                return 404, {"message": "The target couldn't be found.", "url": "http://gitea.example/api/swagger"}
+            if method == "GET":
+                if key not in self.files:
+                    return 404, {"message": "object does not exist [id: , rel_path: %s]" % key[2],
+                                 "url": "http://gitea.example/api/swagger"}
+                text, sha = self.files[key]
+                return 200, {"name": key[2].rsplit("/", maxsplit=1)[-1], "path": key[2], "sha": sha, "type": "file",
+                             "size": len(text), "encoding": "base64",
+                             "content": base64.b64encode(text.encode()).decode()}
+            if method == "POST" and key in self.files:
+                return 422, {"message": "repository file already exists [path: %s]" % key[2], "url": ""}
+            if method in ("PUT", "DELETE") and (key not in self.files or data.get("sha") != self.files[key][1]):
+                return 422, {"message": "sha does not match [given: %s]" % data.get("sha"), "url": ""}
+            if method == "DELETE":
+                del self.files[key]
+                self.commits += 1
+                return 200, {"content": None, "commit": {"sha": "c0ffee"}}
+            self.add_file(key[0], key[1], key[2], base64.b64decode(data["content"]).decode())
+            return (201 if method == "POST" else 200), {"content": {"path": key[2]}, "commit": {"sha": "c0ffee"}}
+        if parts[:1] == ["repos"] and parts[3:4] == ["hooks"]:
+            repo = (parts[1], parts[2])
+            if len(parts) == 4 and method == "GET":
+                return 200, [{k: v for k, v in h.items() if k != "repo"} for h in self.hooks.values()
+                             if h["repo"] == repo]
+            if len(parts) == 4 and method == "POST":
+                hid = self.add_hook(parts[1], parts[2], data["config"]["url"], data["events"], data["type"],
+                                    data["active"])
+                self.hooks[hid]["config"]["content_type"] = data["config"]["content_type"]
+                self.hooks[hid]["branch_filter"] = data["branch_filter"]
+                self.hooks[hid]["secret_set"] = "secret" in data["config"]
+                return 201, {k: v for k, v in self.hooks[hid].items() if k != "repo"}
+            hid = int(parts[4])
+            if method == "PATCH":
+                hook = self.hooks[hid]
+                hook.update({k: data[k] for k in ("events", "active", "branch_filter") if k in data})
+                hook["config"].update(data.get("config") or {})
+                return 200, {k: v for k, v in hook.items() if k != "repo"}
+            if method == "DELETE":
+                del self.hooks[hid]
+                return 204, None
         if parts[0] == "repos" and len(parts) == 3:
             key = (parts[1], parts[2])
             if key not in self.repos:

@@ -55,5 +55,6 @@ def test_documentation_matches_argument_spec():
     doc = yaml.safe_load(cluster_preflight.DOCUMENTATION)
     assert doc["attributes"]["check_mode"]["support"] == "full"
     assert set(doc["options"]) == {"hosts", "distribution", "kubernetes_version", "api_vip", "groups",
-                                   "min_resources", "disk_path", "supported_os", "fail_on_problems"}
+                                   "min_resources", "disk_path", "supported_os", "registry", "node_ports", "storage",
+                                   "fail_on_problems"}
     json.dumps(doc)

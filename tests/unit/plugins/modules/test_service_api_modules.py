@@ -10,12 +10,14 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.aiinfra.cluster.plugins.module_utils import rest
-from ansible_collections.aiinfra.cluster.plugins.modules import gitea_repo, harbor_project, harbor_robot
+from ansible_collections.aiinfra.cluster.plugins.modules import (
+    gitea_file, gitea_repo, gitea_token, gitea_webhook, harbor_project, harbor_robot)
 from ansible_collections.aiinfra.cluster.tests.unit.plugins.modules.fake_services import FakeGitea, FakeHarbor
 from ansible_collections.aiinfra.cluster.tests.unit.plugins.modules.harness import ModuleExit
 
 HARBOR = {"url": "http://harbor.example:30002", "username": "admin", "password": "pw"}
 GITEA = {"url": "http://gitea.example:30300", "token": "tok"}
+GITEA_BASIC = {"url": "http://gitea.example:30300", "username": "gitea_admin", "password": "pw"}
 
 
 @pytest.fixture
@@ -46,7 +48,7 @@ def test_project_created_then_left_alone(harbor):
     check = run(harbor_project, args, check=True, diff=True)
     assert check.kind == "exit" and check.result["changed"] is True and check.result["plan"] == [["create", None]]
     assert harbor.writes == []
-    assert check.result["diff"] == {"before": {}, "after": {"name": "lab", "public": False,
+    assert check.result["diff"] == {"before": {}, "after": {"name": "lab", "public": False, "auto_scan": False,
                                                             "storage_limit": 20 * 1024 ** 3}}
     out = run(harbor_project, args)
     assert out.result["changed"] is True
@@ -70,6 +72,19 @@ def test_project_exact_name_and_update(harbor):
     assert out.result["diff"]["before"]["public"] is False and out.result["diff"]["after"]["public"] is True
     # unset options are left as they are
     assert run(harbor_project, dict(HARBOR, name="lab")).result["changed"] is False
+
+
+def test_project_scan_on_push(harbor):
+    out = run(harbor_project, dict(HARBOR, name="lab", auto_scan=True))
+    assert harbor.requests[-1][2] == {"project_name": "lab", "metadata": {"public": "false", "auto_scan": "true"}}
+    assert out.result["project"]["auto_scan"] is True
+    assert run(harbor_project, dict(HARBOR, name="lab", auto_scan=True)).result["changed"] is False
+    pid = next(iter(harbor.projects))
+    off = run(harbor_project, dict(HARBOR, name="lab", auto_scan=False), diff=True)
+    assert off.result["plan"] == [["auto_scan", False]]
+    assert harbor.requests[-1] == ("PUT", "/api/v2.0/projects/%d" % pid, {"metadata": {"auto_scan": "false"}})
+    assert off.result["diff"]["before"]["auto_scan"] is True and off.result["diff"]["after"]["auto_scan"] is False
+    assert harbor.projects[pid]["metadata"]["auto_scan"] == "false"
 
 
 def test_project_delete(harbor):
@@ -172,3 +187,123 @@ def test_repo_unknown_owner_fails_clearly(gitea):
     assert out.kind == "fail" and out.result["status"] == 404
     assert "POST http://gitea.example:30300/api/v1/orgs/nobody/repos failed: 404" in out.result["msg"]
     assert "GetOrgByName" in out.result["msg"]
+
+
+# --- gitea_token ---------------------------------------------------------------------------------------------------
+
+def test_token_created_once_and_stored_0600(gitea, tmp_path):
+    dest = tmp_path / "gitea-token-jenkins"
+    args = dict(GITEA_BASIC, name="jenkins", dest=str(dest))
+    check = run(gitea_token, args, check=True, diff=True)
+    assert check.result["plan"] == [["create", None]] and gitea.writes == [] and not dest.exists()
+    out = run(gitea_token, args, diff=True)
+    assert out.result["changed"] is True and gitea.writes == [("POST", "/api/v1/users/gitea_admin/tokens")]
+    assert gitea.requests[-1][2] == {"name": "jenkins", "scopes": ["read:user", "write:repository"]}
+    secret = next(iter(gitea.tokens.values()))["sha1"]
+    assert dest.read_text() == secret + "\n" and stat.S_IMODE(os.stat(dest).st_mode) == 0o600
+    assert secret not in repr(out.result)  # never in the result
+    assert out.result["diff"]["after"] == {"name": "jenkins", "scopes": ["read:user", "write:repository"],
+                                           "stored": True}
+    assert gitea.last_headers["Authorization"].startswith("Basic ")
+    again = run(gitea_token, args)
+    assert again.result["changed"] is False and len(gitea.writes) == 1
+
+
+def test_token_replaced_when_its_file_is_lost_or_scopes_change(gitea, tmp_path):
+    dest = tmp_path / "t"
+    old = gitea.add_token("jenkins", ["read:user", "write:repository"], "f" * 40)
+    out = run(gitea_token, dict(GITEA_BASIC, name="jenkins", dest=str(dest)), diff=True)
+    assert out.result["plan"] == [["delete", old], ["create", None]]
+    assert out.result["diff"]["before"]["stored"] is False
+    assert old not in gitea.tokens and dest.read_text().strip() == next(iter(gitea.tokens.values()))["sha1"]
+    out = run(gitea_token, dict(GITEA_BASIC, name="jenkins", dest=str(dest), scopes=["read:repository"]))
+    assert [step[0] for step in out.result["plan"]] == ["delete", "create"]
+    assert next(iter(gitea.tokens.values()))["scopes"] == ["read:repository"]
+    assert run(gitea_token, dict(GITEA_BASIC, name="jenkins", dest=str(dest), state="absent")).result["changed"] is True
+    assert gitea.tokens == {}
+
+
+def test_token_needs_basic_auth_and_reports_api_errors(gitea, tmp_path):
+    out = run(gitea_token, dict(GITEA, name="jenkins", dest=str(tmp_path / "t")))
+    assert out.kind == "fail" and "only for basic authentication" in out.result["msg"] and gitea.requests == []
+    gitea.fail_with = (401, {"message": "user does not exist", "url": "http://gitea.example/api/swagger"})
+    out = run(gitea_token, dict(GITEA_BASIC, name="jenkins", dest=str(tmp_path / "t")))
+    assert out.kind == "fail" and out.result["status"] == 401
+    assert ("GET http://gitea.example:30300/api/v1/users/gitea_admin/tokens?limit=50 failed: 401"
+            in out.result["msg"]) and "user does not exist" in out.result["msg"]
+
+
+# --- gitea_file ----------------------------------------------------------------------------------------------------
+
+def test_file_committed_only_when_it_differs(gitea):
+    gitea.add_repo("gitea_admin", "demo-app")
+    args = dict(GITEA, owner="gitea_admin", repo="demo-app", path="ci/Jenkinsfile", content="pipeline {}\n")
+    check = run(gitea_file, args, check=True, diff=True)
+    assert check.result["plan"] == ["create"] and gitea.writes == []
+    assert check.result["diff"]["before"] == "" and check.result["diff"]["after"] == "pipeline {}\n"
+    run(gitea_file, args)
+    assert gitea.writes == [("POST", "/api/v1/repos/gitea_admin/demo-app/contents/ci/Jenkinsfile")]
+    body = gitea.requests[-1][2]
+    assert base64.b64decode(body["content"]).decode() == "pipeline {}\n" and "sha" not in body
+    assert body["message"] == "Create ci/Jenkinsfile (aiinfra.cluster)"
+    assert run(gitea_file, args).result["changed"] is False and len(gitea.writes) == 1
+    sha = gitea.files[("gitea_admin", "demo-app", "ci/Jenkinsfile")][1]
+    out = run(gitea_file, dict(args, content="pipeline { agent any }\n", branch="main"), diff=True)
+    assert out.result["plan"] == ["update"] and out.result["diff"]["before"] == "pipeline {}\n"
+    assert gitea.requests[-1][0] == "PUT" and gitea.requests[-1][2]["sha"] == sha
+    assert gitea.requests[-1][2]["branch"] == "main"
+    assert gitea.requests[-2][1].endswith("/contents/ci/Jenkinsfile")  # read with ?ref=main first
+    out = run(gitea_file, dict(args, state="absent", content=None))
+    assert out.result["plan"] == ["delete"] and ("gitea_admin", "demo-app", "ci/Jenkinsfile") not in gitea.files
+
+
+def test_file_seeded_once_without_force(gitea):
+    gitea.add_repo("gitea_admin", "demo-deploy")
+    gitea.add_file("gitea_admin", "demo-deploy", "demo/deployment.yaml", "image: harbor/demo:abc123\n")
+    args = dict(GITEA, owner="gitea_admin", repo="demo-deploy", path="demo/deployment.yaml",
+                content="image: harbor/demo:pending\n", force=False)
+    out = run(gitea_file, args, diff=True)  # the pipeline's commit stays
+    assert out.result["changed"] is False and gitea.writes == []
+    assert out.result["diff"]["before"] == out.result["diff"]["after"] == "image: harbor/demo:abc123\n"
+    del gitea.files[("gitea_admin", "demo-deploy", "demo/deployment.yaml")]
+    assert run(gitea_file, args).result["plan"] == ["create"]
+
+
+def test_file_errors_name_the_file(gitea):
+    out = run(gitea_file, dict(GITEA, owner="gitea_admin", repo="missing", path="a", content="x"))
+    assert out.kind == "fail" and out.result["status"] == 404
+    assert out.result["msg"].startswith("Gitea file gitea_admin/missing:a at http://gitea.example:30300: POST")
+    out = run(gitea_file, dict(GITEA, owner="gitea_admin", repo="missing", path="a"))
+    assert out.kind == "fail" and "content" in out.result["msg"]
+
+
+# --- gitea_webhook -------------------------------------------------------------------------------------------------
+
+HOOK = "http://jenkins.jenkins.svc.cluster.local:8080/gitea-webhook/post"
+
+
+def test_webhook_created_with_secret_then_left_alone(gitea):
+    gitea.add_repo("gitea_admin", "demo-app")
+    args = dict(GITEA, owner="gitea_admin", repo="demo-app", hook_url=HOOK, secret="s3cr3t")
+    assert run(gitea_webhook, args, check=True).result["plan"] == [["create", None]] and gitea.writes == []
+    out = run(gitea_webhook, args, diff=True)
+    assert gitea.writes == [("POST", "/api/v1/repos/gitea_admin/demo-app/hooks")]
+    assert gitea.requests[-1][2] == {"type": "gitea", "events": ["push"], "active": True, "branch_filter": "*",
+                                     "config": {"url": HOOK, "content_type": "json", "secret": "s3cr3t"}}
+    assert out.result["hook"]["url"] == HOOK and "s3cr3t" not in repr(out.result)
+    assert run(gitea_webhook, args).result["changed"] is False and len(gitea.writes) == 1
+
+
+def test_webhook_updated_retyped_and_deleted(gitea):
+    gitea.add_repo("gitea_admin", "demo-app")
+    other = gitea.add_hook("gitea_admin", "demo-app", "http://elsewhere/")
+    hid = gitea.add_hook("gitea_admin", "demo-app", HOOK, events=["push"], active=False)
+    args = dict(GITEA, owner="gitea_admin", repo="demo-app", hook_url=HOOK, events=["push", "create"])
+    out = run(gitea_webhook, args, diff=True)
+    assert out.result["plan"] == [["update", {"events": ["create", "push"], "active": True}]]
+    assert gitea.writes == [("PATCH", "/api/v1/repos/gitea_admin/demo-app/hooks/%d" % hid)]
+    assert gitea.hooks[hid]["active"] is True and out.result["diff"]["before"]["active"] is False
+    out = run(gitea_webhook, dict(args, type="gogs"))
+    assert [step[0] for step in out.result["plan"]] == ["delete", "create"] and hid not in gitea.hooks
+    assert run(gitea_webhook, dict(args, state="absent")).result["changed"] is True
+    assert list(gitea.hooks) == [other]  # the other hook is never touched

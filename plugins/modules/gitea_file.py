@@ -1,0 +1,133 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: aiinfra.cluster contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: gitea_file
+short_description: Keep a file in a Gitea repository with the given content (one commit per change)
+version_added: 0.2.0
+description:
+  - Reads the file through Gitea's contents API and commits only when its content differs (create, update or
+    delete), so a second run makes no commit. No git client or clone is needed on the host running the module.
+author:
+  - aiinfra.cluster contributors (@aiinfra)
+options:
+  owner:
+    description: User or organization that owns the repository.
+    type: str
+    required: true
+  repo:
+    description: Repository name.
+    type: str
+    required: true
+  path:
+    description: Path of the file in the repository, for example V(apps/demo/deployment.yaml).
+    type: str
+    required: true
+  content:
+    description: The file's content (text). Required with O(state=present).
+    type: str
+  branch:
+    description: Branch to read and commit to. Defaults to the repository's default branch.
+    type: str
+  commit_message:
+    description: Commit message. Defaults to a message naming the path and the change.
+    type: str
+  force:
+    description:
+      - Replace the file's content when it differs. With V(false) the file is only created when missing and then left
+        to others, for example a deployment manifest whose image tag a CI pipeline commits.
+    type: bool
+    default: true
+  state:
+    description: Whether the file exists.
+    type: str
+    choices: [present, absent]
+    default: present
+extends_documentation_fragment:
+  - aiinfra.cluster.rest
+attributes:
+  check_mode:
+    support: full
+    description: Reads the file and returns the plan and the diff; commits nothing.
+  diff_mode:
+    support: full
+    description: The file's content before and after.
+"""
+
+EXAMPLES = r"""
+- name: The demo application's Dockerfile
+  aiinfra.cluster.gitea_file:
+    url: http://192.168.56.11:30310
+    username: gitea_admin
+    password: "{{ gitea_admin_password }}"
+    owner: gitea_admin
+    repo: demo-app
+    path: Dockerfile
+    content: "{{ lookup('ansible.builtin.template', 'Dockerfile.j2') }}"
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+file:
+  description: Owner, repo, path, branch and whether the file exists (C(present)) after the change.
+  returned: always
+  type: dict
+plan:
+  description: The commits made (or that would be made in check mode) - create, update or delete.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.aiinfra.cluster.plugins.module_utils.gitea import (
+    apply_file, contents_path, file_state, plan_file)
+from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import REST_SPEC, ApiError, RestClient
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(REST_SPEC, owner=dict(type="str", required=True), repo=dict(type="str", required=True),
+                           path=dict(type="str", required=True), content=dict(type="str"), branch=dict(type="str"),
+                           commit_message=dict(type="str"), force=dict(type="bool", default=True),
+                           state=dict(type="str", choices=["present", "absent"], default="present")),
+        required_together=[("username", "password")],
+        required_one_of=[("token", "username")],
+        required_if=[("state", "present", ["content"])],
+        supports_check_mode=True,
+    )
+    p = module.params
+    client = RestClient.from_params(p, token_scheme="token")
+    target = "%s/%s:%s" % (p["owner"], p["repo"], p["path"])
+    try:
+        query = {"ref": p["branch"]} if p["branch"] else None
+        current, sha = file_state(client.get(contents_path(p["owner"], p["repo"], p["path"]), query, missing_ok=True))
+        plan = plan_file(current, p["content"], p["state"], p["force"])
+        if plan and not module.check_mode:
+            wanted = dict((k, p[k]) for k in ("owner", "repo", "path", "content", "branch"))
+            wanted["message"] = p["commit_message"] or "%s %s (aiinfra.cluster)" % (plan[0].capitalize(), p["path"])
+            apply_file(client, wanted, plan, sha)
+    except ApiError as exc:
+        module.fail_json(msg="Gitea file %s at %s: %s" % (target, p["url"], exc), status=exc.status, body=exc.body)
+    except ValueError as exc:
+        module.fail_json(msg="Gitea file %s at %s: %s; choose another path." % (target, p["url"], exc))
+    result = dict(changed=bool(plan), plan=plan,
+                  file={"owner": p["owner"], "repo": p["repo"], "path": p["path"], "branch": p["branch"],
+                        "present": p["state"] == "present"})
+    if module._diff:
+        after = current if current is not None and not plan else p["content"]
+        result["diff"] = {"before": current if current is not None else "",
+                          "after": after if p["state"] == "present" else "",
+                          "before_header": target, "after_header": target}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

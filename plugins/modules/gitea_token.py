@@ -1,0 +1,134 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: aiinfra.cluster contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: gitea_token
+short_description: Keep a Gitea API token for a user, stored once in a file on the controller
+version_added: 0.2.0
+description:
+  - Gitea shows an access token's secret once, when it is created. This module creates a named token with the given
+    scopes and writes its secret to O(dest) (mode 0600); the secret never appears in the result or the logs.
+  - The token is left alone when it exists with the same scopes and O(dest) holds it (Gitea keeps the last eight
+    characters of each token to compare with). It is replaced (deleted and created again) when its scopes differ or
+    when O(dest) is missing or holds another token, since the secret cannot be read back.
+  - Gitea only lets a user create tokens with basic authentication (O(username) and O(password)), not with a token.
+author:
+  - aiinfra.cluster contributors (@aiinfra)
+options:
+  user:
+    description: The user the token belongs to. Defaults to O(username).
+    type: str
+  name:
+    description: Token name, unique per user.
+    type: str
+    required: true
+  scopes:
+    description: Token scopes, for example V(write:repository), V(read:user), V(read:organization).
+    type: list
+    elements: str
+    default: [write:repository, read:user]
+  dest:
+    description: File on the host running the module that holds the token's secret (written with mode 0600).
+    type: path
+    required: true
+  state:
+    description: Whether the token exists. V(absent) deletes it in Gitea and leaves O(dest) alone.
+    type: str
+    choices: [present, absent]
+    default: present
+extends_documentation_fragment:
+  - aiinfra.cluster.rest
+attributes:
+  check_mode:
+    support: full
+    description: Reads the tokens and O(dest) and returns the plan; creates, deletes and writes nothing.
+  diff_mode:
+    support: full
+    description: Before and after of the token's name, scopes and whether O(dest) holds it (never the secret).
+"""
+
+EXAMPLES = r"""
+- name: A token Jenkins uses to clone from Gitea
+  aiinfra.cluster.gitea_token:
+    url: http://192.168.56.11:30310
+    username: gitea_admin
+    password: "{{ gitea_admin_password }}"
+    name: jenkins
+    scopes: [write:repository, read:user]
+    dest: "{{ inventory_dir }}/credentials/gitea-token-jenkins"
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+token:
+  description: Name, scopes, and whether the file holds the token (C(stored)) after the change; null when absent.
+  returned: always
+  type: dict
+  sample: {name: jenkins, scopes: [read:user, write:repository], stored: true}
+plan:
+  description: The calls made (or that would be made in check mode).
+  returned: always
+  type: list
+  elements: list
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.aiinfra.cluster.plugins.module_utils.gitea import (
+    apply_token, find_token, plan_token, tokens_path)
+from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import (
+    REST_SPEC, ApiError, RestClient, plan_result, write_secret)
+
+
+def read_stored(path):
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return f.read().strip()
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(REST_SPEC, user=dict(type="str"), name=dict(type="str", required=True),
+                           scopes=dict(type="list", elements="str", default=["write:repository", "read:user"]),
+                           dest=dict(type="path", required=True),
+                           state=dict(type="str", choices=["present", "absent"], default="present")),
+        required_together=[("username", "password")],
+        required_by={"password": "username"},
+        supports_check_mode=True,
+    )
+    p = module.params
+    if not p["username"]:
+        module.fail_json(msg="Gitea token %s: Gitea creates tokens only for basic authentication; set username and "
+                             "password." % p["name"])
+    user = p["user"] or p["username"]
+    client = RestClient.from_params(dict(p, token=None))
+    wanted = {"name": p["name"], "scopes": sorted(p["scopes"])}
+    stored = read_stored(p["dest"])
+    try:
+        current = find_token(client.get(tokens_path(user), {"limit": 50}), p["name"])
+        plan = plan_token(current, wanted, p["state"], stored)
+        if plan and not module.check_mode:
+            secret = apply_token(client, user, wanted, plan)
+            if secret:
+                write_secret(p["dest"], secret)
+    except ApiError as exc:
+        module.fail_json(msg="Gitea token %s of user %s at %s: %s" % (p["name"], user, p["url"], exc),
+                         status=exc.status, body=exc.body)
+    before = None if current is None else {
+        "name": current["name"], "scopes": sorted(current.get("scopes") or []),
+        "stored": bool(stored) and stored.endswith(current.get("token_last_eight") or "\0")}
+    after = None if p["state"] == "absent" else dict(wanted, stored=True)
+    module.exit_json(**plan_result("token", plan, before, after, module._diff))
+
+
+if __name__ == "__main__":
+    main()

@@ -18,14 +18,6 @@ description:
 author:
   - aiinfra.cluster contributors (@aiinfra)
 options:
-  owner:
-    description: User or organization that owns the repository.
-    type: str
-    required: true
-  repo:
-    description: Repository name.
-    type: str
-    required: true
   path:
     description: Path of the file in the repository, for example V(apps/demo/deployment.yaml).
     type: str
@@ -52,6 +44,7 @@ options:
     default: present
 extends_documentation_fragment:
   - aiinfra.cluster.rest
+  - aiinfra.cluster.gitea_repository
 attributes:
   check_mode:
     support: full

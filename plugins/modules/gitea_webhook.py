@@ -21,14 +21,6 @@ description:
 author:
   - aiinfra.cluster contributors (@aiinfra)
 options:
-  owner:
-    description: User or organization that owns the repository.
-    type: str
-    required: true
-  repo:
-    description: Repository name.
-    type: str
-    required: true
   hook_url:
     description: The URL Gitea posts to, for example Jenkins' V(http://jenkins.jenkins.svc:8080/gitea-webhook/post).
     type: str
@@ -66,6 +58,7 @@ options:
     default: present
 extends_documentation_fragment:
   - aiinfra.cluster.rest
+  - aiinfra.cluster.gitea_repository
 attributes:
   check_mode:
     support: full

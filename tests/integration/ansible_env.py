@@ -1,6 +1,7 @@
 """What the integration tests need to run ansible-playbook against this checkout: the collection found through
 .collections (scripts/setup.sh makes it), the repository's ansible.cfg, no colour."""
 
+import json
 import os
 import subprocess
 import sys
@@ -25,3 +26,9 @@ def validate_manifests(directory):
     """scripts/validate_manifests.py on a render directory; the finished process."""
     return subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "validate_manifests.py"), str(directory)],
                           capture_output=True, text=True, check=False)
+
+
+def only_roles(*roles):
+    """ansible-playbook arguments that make playbooks/render.yml render just these roles (a full lab render takes
+    about a minute; a test that looks at one layer renders that layer)."""
+    return ("-e", json.dumps({"render_roles": list(roles)}))

@@ -10,7 +10,7 @@ import stat
 import pytest
 import yaml
 
-from ansible_env import ansible_playbook, needs_collection, validate_manifests
+from ansible_env import ansible_playbook, needs_collection, only_roles, validate_manifests
 
 pytestmark = needs_collection
 
@@ -80,7 +80,7 @@ def docs(path):
 @pytest.mark.parametrize("version, api", [("v1.31.4", "kubeadm.k8s.io/v1beta4"), ("1.30.8", "kubeadm.k8s.io/v1beta3")])
 def test_lab_renders_as_a_kubeadm_cluster(tmp_path, version, api):
     playbook("playbooks/render.yml", "-i", "inventories/lab", "-e", "render_dir=%s" % tmp_path,
-             "-e", "k8s_distribution=kubeadm", "-e", "k8s_version=%s" % version)
+             "-e", "k8s_distribution=kubeadm", "-e", "k8s_version=%s" % version, *only_roles("kubeadm"))
     nodes = tmp_path / "kubeadm" / "nodes"
     assert sorted(os.listdir(nodes)) == ["_control_plane", "g1", "m1", "m2", "m3", "w1"]
     m1, m2, g1 = docs(nodes / "m1" / "kubeadm-config.yaml"), docs(nodes / "m2" / "kubeadm-config.yaml"), \

@@ -3,12 +3,12 @@ manifests valid for each inventory's Kubernetes version, and a second render tha
 
 import yaml
 
-from ansible_env import ansible_playbook, needs_collection
+from ansible_env import ansible_playbook, needs_collection, only_roles
 from ansible_env import validate_manifests as validate
 
 
 def render(inventory, out):
-    proc = ansible_playbook("-i", inventory, "playbooks/render.yml", "-e", "render_dir=%s" % out)
+    proc = ansible_playbook("-i", inventory, "playbooks/render.yml", "-e", "render_dir=%s" % out, *only_roles("cilium"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 

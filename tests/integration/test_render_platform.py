@@ -11,7 +11,7 @@ import sys
 import pytest
 import yaml
 
-from ansible_env import ansible_playbook, needs_collection, validate_manifests
+from ansible_env import ansible_playbook, needs_collection, only_roles, validate_manifests
 
 pytestmark = [
     needs_collection,
@@ -30,7 +30,8 @@ def playbook(*args, ok=True):
 @pytest.fixture(scope="module")
 def render(tmp_path_factory):
     out = tmp_path_factory.mktemp("render")
-    playbook("playbooks/render.yml", "-i", "inventories/lab", "-e", "render_dir=%s" % out)
+    playbook("playbooks/render.yml", "-i", "inventories/lab", "-e", "render_dir=%s" % out,
+             *only_roles("security_baseline", "observability", "network"))
     return out
 
 
@@ -210,14 +211,14 @@ def test_tenants_render(render):
 def test_enforce_and_bad_tenants(tmp_path):
     out = tmp_path / "enforce"
     playbook("playbooks/render.yml", "-i", "inventories/lab", "-e", "render_dir=%s" % out,
-             "-e", "security_baseline_kyverno_action=Enforce")
+             "-e", "security_baseline_kyverno_action=Enforce", *only_roles("security_baseline"))
     policies = docs(out / "security_baseline" / "kyverno-policies.yaml")
     assert {r["validate"]["failureAction"] for p in policies if p["kind"] == "ClusterPolicy"
             for r in p["spec"]["rules"] if "validate" in r} == {"Enforce"}
     bad = tmp_path / "bad.yml"
     bad.write_text(yaml.safe_dump({"security_baseline_tenants": [{"name": "Team_A"}, {"name": "t2", "quota": {"memory": "8GB"}}]}))
     proc = playbook("playbooks/render.yml", "-i", "inventories/lab", "-e", "render_dir=%s" % (tmp_path / "bad"),
-                    "-e", "@%s" % bad, ok=False)
+                    "-e", "@%s" % bad, *only_roles("security_baseline"), ok=False)
     assert proc.returncode == 2
     assert "tenant 'Team_A': a namespace name must be a DNS label" in proc.stdout
     assert "tenant 't2': quota memory='8GB' is not a Kubernetes quantity" in proc.stdout
@@ -240,7 +241,8 @@ def test_bad_pools_and_nfs(tmp_path):
         "network_metallb_pools": [{"name": "lab", "addresses": ["192.168.56.200-192.168.56.220"]},
                                   {"name": "more", "addresses": ["192.168.56.224/27"]}]}))
     out = tmp_path / "ok"
-    playbook("playbooks/render.yml", "-i", "inventories/lab", "-e", "render_dir=%s" % out, "-e", "@%s" % extra)
+    playbook("playbooks/render.yml", "-i", "inventories/lab", "-e", "render_dir=%s" % out, "-e", "@%s" % extra,
+             *only_roles("network"))
     sc = docs(out / "network" / "nfs-storageclass.yaml")[0]
     assert sc["provisioner"] == "nfs.csi.k8s.io" and sc["parameters"] == {"server": "192.168.56.5", "share": "/export/k8s"}
     check = validate_manifests(out)
@@ -250,7 +252,7 @@ def test_bad_pools_and_nfs(tmp_path):
         {"name": "clash", "addresses": ["192.168.56.210-192.168.56.230"]},
         {"name": "nodes", "addresses": ["192.168.56.8/29"]}]}))
     proc = playbook("playbooks/render.yml", "-i", "inventories/lab", "-e", "render_dir=%s" % (tmp_path / "bad"),
-                    "-e", "@%s" % extra, ok=False)
+                    "-e", "@%s" % extra, *only_roles("network"), ok=False)
     assert proc.returncode == 2
     assert ("MetalLB pool 'clash': 192.168.56.210-192.168.56.230 overlaps 192.168.56.200-192.168.56.220 of pool 'lab'"
             in proc.stdout)

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import yaml
 
-from ansible_env import ansible_playbook, needs_collection, validate_manifests
+from ansible_env import ansible_playbook, needs_collection, only_roles, validate_manifests
 
 from ansible_collections.aiinfra.cluster.plugins.module_utils.jenkins import job_config_differs, normalize_job_xml
 
@@ -25,7 +25,7 @@ ADDRESS = "192.168.56.11:30002"
 
 def render(out, *extra, roles=SERVICES, ok=True):
     proc = ansible_playbook("playbooks/render.yml", "-i", "inventories/lab", "-e", "render_dir=%s" % out,
-                            "-e", json.dumps({"render_roles": list(roles)}), *extra)
+                            *only_roles(*roles), *extra)
     if ok:
         assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
@@ -154,6 +154,7 @@ def test_gitops(lab):
         assert spec["clusterResourceWhitelist"] == [] and spec["sourceRepos"] == [deploy_repo]
         assert {"group": "", "kind": "ResourceQuota"} in spec["namespaceResourceBlacklist"]
     assert projects["platform"]["namespaceResourceWhitelist"] == [{"group": "argoproj.io", "kind": "Application"}]
+    assert projects["platform"]["clusterResourceWhitelist"] == [{"group": "", "kind": "Namespace"}]  # CreateNamespace
     root = docs(lab / "argocd" / "root-app.yaml")[0]["spec"]
     assert root["source"]["repoURL"] == deploy_repo and root["source"]["path"] == "apps"
     assert root["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
@@ -163,6 +164,7 @@ def test_gitops(lab):
     demo = docs(lab / "ci_pipeline" / "deploy" / "apps" / "demo-app.yaml")[0]
     assert demo["spec"]["source"]["repoURL"] == deploy_repo and demo["spec"]["source"]["path"] == "demo-app"
     assert demo["spec"]["project"] == "team-a" and demo["spec"]["destination"]["namespace"] == "team-a"
+    assert "syncOptions" not in demo["spec"]["syncPolicy"]  # a tenant project may not create namespaces
     job = ET.parse(lab / "ci_pipeline" / "jenkins" / "demo-app.xml").getroot()
     assert job.findtext(".//repository") == "demo-app" != deploy_repo.rsplit("/", 1)[1][:-4]
     repo = docs(lab / "argocd" / "repo-secret.yaml")[0]

@@ -65,8 +65,8 @@ options:
     description:
       - The platform registry (Harbor on a NodePort), keys C(enabled), C(host) (the preflight role defaults it to
         the first control-plane node's address), C(node_port) and C(tls).
-      - Its address is computed here once and returned as RV(registry), for containerd's C(certs.d) on every node
-        and for Harbor's C(externalURL).
+      - Its address (computed by the same function as the C(aiinfra.cluster.registry_endpoint) filter, which the
+        preflight role uses to share it) must be a usable NodePort on a named host.
     type: dict
   node_ports:
     description: Setting name to NodePort for every exposed service that is enabled; each must be in 30000-32767
@@ -107,12 +107,6 @@ problems:
   type: list
   elements: str
   sample: ["Group k8s_control_plane has 2 hosts (m1, m2): etcd needs an odd number of members for quorum; use 1, 3 or 5."]
-registry:
-  description: The platform registry's endpoint; null when the registry layer is off.
-  returned: always
-  type: dict
-  sample: {address: "192.168.56.11:30002", scheme: http, external_url: "http://192.168.56.11:30002",
-           host: 192.168.56.11, node_port: 30002, tls: false}
 hosts_checked:
   description: Number of hosts validated.
   returned: always
@@ -121,7 +115,7 @@ hosts_checked:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.aiinfra.cluster.plugins.module_utils.preflight import registry_endpoint, validate
+from ansible_collections.aiinfra.cluster.plugins.module_utils.preflight import validate
 
 
 def main():
@@ -157,8 +151,7 @@ def main():
         "storage": p["storage"],
     }
     problems = validate(p["hosts"], settings)
-    registry = registry_endpoint(p["registry"])
-    result = dict(changed=False, problems=problems, hosts_checked=len(p["hosts"]), registry=registry)
+    result = dict(changed=False, problems=problems, hosts_checked=len(p["hosts"]))
     if problems and p["fail_on_problems"]:
         module.fail_json(msg="The inventory has %d problem(s); nothing was changed. Fix them and run again:\n- %s" % (
             len(problems), "\n- ".join(problems)), **result)

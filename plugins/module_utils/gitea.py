@@ -13,6 +13,8 @@ import base64
 from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import segment
 
 API = "/api/v1"
+# AnsibleModule rules of the modules that accept either auth Gitea offers: a token, or a user with its password.
+AUTH_RULES = dict(required_together=[("username", "password")], required_one_of=[("token", "username")])
 FIELDS = ("description", "private", "default_branch")
 
 

@@ -81,7 +81,7 @@ plan:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiinfra.cluster.plugins.module_utils.gitea import (
-    apply_file, contents_path, file_state, plan_file)
+    AUTH_RULES, apply_file, contents_path, file_state, plan_file)
 from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import REST_SPEC, ApiError, RestClient
 
 
@@ -91,10 +91,9 @@ def main():
                            path=dict(type="str", required=True), content=dict(type="str"), branch=dict(type="str"),
                            commit_message=dict(type="str"), force=dict(type="bool", default=True),
                            state=dict(type="str", choices=["present", "absent"], default="present")),
-        required_together=[("username", "password")],
-        required_one_of=[("token", "username")],
         required_if=[("state", "present", ["content"])],
         supports_check_mode=True,
+        **AUTH_RULES
     )
     p = module.params
     client = RestClient.from_params(p, token_scheme="token")

@@ -86,7 +86,7 @@ plan:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiinfra.cluster.plugins.module_utils.gitea import (
-    API, FIELDS, apply_repo, plan_repo, repo_path, repo_state)
+    AUTH_RULES, API, FIELDS, apply_repo, plan_repo, repo_path, repo_state)
 from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import REST_SPEC, ApiError, RestClient, plan_result
 
 
@@ -96,9 +96,8 @@ def main():
                            description=dict(type="str"), private=dict(type="bool"),
                            auto_init=dict(type="bool", default=True), default_branch=dict(type="str"),
                            state=dict(type="str", choices=["present", "absent"], default="present")),
-        required_together=[("username", "password")],
-        required_one_of=[("token", "username")],
         supports_check_mode=True,
+        **AUTH_RULES
     )
     p = module.params
     client = RestClient.from_params(p, token_scheme="token")

@@ -95,7 +95,7 @@ plan:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiinfra.cluster.plugins.module_utils.gitea import (
-    HOOK_FIELDS, apply_hook, find_hook, hooks_path, plan_hook)
+    AUTH_RULES, HOOK_FIELDS, apply_hook, find_hook, hooks_path, plan_hook)
 from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import REST_SPEC, ApiError, RestClient, plan_result
 
 TYPES = ["gitea", "gogs", "slack", "discord", "dingtalk", "telegram", "msteams", "feishu", "matrix", "wechatwork",
@@ -112,9 +112,8 @@ def main():
                            branch_filter=dict(type="str", default="*"), active=dict(type="bool", default=True),
                            secret=dict(type="str", no_log=True),
                            state=dict(type="str", choices=["present", "absent"], default="present")),
-        required_together=[("username", "password")],
-        required_one_of=[("token", "username")],
         supports_check_mode=True,
+        **AUTH_RULES
     )
     p = module.params
     client = RestClient.from_params(p, token_scheme="token")

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
@@ -32,3 +33,9 @@ def only_roles(*roles):
     """ansible-playbook arguments that make playbooks/render.yml render just these roles (a full lab render takes
     about a minute; a test that looks at one layer renders that layer)."""
     return ("-e", json.dumps({"render_roles": list(roles)}))
+
+
+def yaml_docs(path):
+    """The non-empty YAML documents of a rendered file, in order."""
+    with open(path) as f:
+        return [d for d in yaml.safe_load_all(f) if d]

@@ -6,7 +6,7 @@ import os
 import pytest
 import yaml
 
-from ansible_env import ROOT, ansible_playbook, needs_collection, only_roles
+from ansible_env import ROOT, ansible_playbook, needs_collection, only_roles, yaml_docs
 from ansible_env import validate_manifests as validate
 
 pytestmark = needs_collection
@@ -16,19 +16,14 @@ def render(inventory, out, *extra):
     return ansible_playbook("-i", inventory, "playbooks/render.yml", "-e", "render_dir=%s" % out, *extra)
 
 
-def load(path):
-    with open(path) as f:
-        return [d for d in yaml.safe_load_all(f) if d]
-
-
 def test_lab_defaults(tmp_path):
     proc = render("inventories/lab", tmp_path, *only_roles("gpu_operator", "vllm"))
     assert proc.returncode == 0, proc.stdout
-    values = load(tmp_path / "gpu_operator/values/gpu-operator.yaml")[0]
+    values = yaml_docs(tmp_path / "gpu_operator/values/gpu-operator.yaml")[0]
     assert values["mig"] == {"strategy": "none"}
     assert values["devicePlugin"]["config"] == {"name": "time-slicing-config", "default": "replicas-1"}
     assert all(values[c]["enabled"] for c in ("nfd", "driver", "toolkit", "dcgmExporter", "gfd", "migManager"))
-    deploy = [d for d in load(tmp_path / "vllm/manifests.yaml") if d["kind"] == "Deployment"][0]
+    deploy = [d for d in yaml_docs(tmp_path / "vllm/manifests.yaml") if d["kind"] == "Deployment"][0]
     container = deploy["spec"]["template"]["spec"]["containers"][0]
     assert "--model=Qwen/Qwen2.5-3B-Instruct" in container["args"]
     assert container["image"] == "vllm/vllm-openai:v0.6.6.post1"
@@ -42,23 +37,23 @@ def test_mixed_mig_time_slicing_and_vllm_on_a_mig_slice(tmp_path):
     proc = render("tests/integration/inventories/gpu-mixed", tmp_path)
     assert proc.returncode == 0, proc.stdout
     assert "hf_test_token_not_real" not in proc.stdout  # the token is never logged
-    cm = load(tmp_path / "gpu_operator/time-slicing-configmap.yaml")[0]
+    cm = yaml_docs(tmp_path / "gpu_operator/time-slicing-configmap.yaml")[0]
     assert sorted(cm["data"]) == ["replicas-1", "replicas-2", "replicas-4"]
     four = yaml.safe_load(cm["data"]["replicas-4"])
     assert four == {"version": "v1", "flags": {"migStrategy": "mixed"},
                     "sharing": {"timeSlicing": {"resources": [{"name": "nvidia.com/gpu", "replicas": 4}]}}}
     assert "sharing" not in yaml.safe_load(cm["data"]["replicas-1"])
     labels = {p["metadata"]["name"]: p["metadata"]["labels"]["nvidia.com/device-plugin.config"]
-              for p in (load(tmp_path / "gpu_operator/patches/node-g1.yaml") + load(tmp_path / "gpu_operator/patches/node-g2.yaml"))}
+              for p in (yaml_docs(tmp_path / "gpu_operator/patches/node-g1.yaml") + yaml_docs(tmp_path / "gpu_operator/patches/node-g2.yaml"))}
     assert labels == {"g1": "replicas-4", "g2": "replicas-2"}
-    values = load(tmp_path / "gpu_operator/values/gpu-operator.yaml")[0]
+    values = yaml_docs(tmp_path / "gpu_operator/values/gpu-operator.yaml")[0]
     assert values["mig"]["strategy"] == "mixed"
-    pod = load(tmp_path / "gpu_operator/validation-pod.yaml")[0]
+    pod = yaml_docs(tmp_path / "gpu_operator/validation-pod.yaml")[0]
     assert pod["spec"]["restartPolicy"] == "Never"
     assert pod["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert pod["spec"]["containers"][0]["command"] == ["nvidia-smi", "-L"]
 
-    docs = {d["kind"]: d for d in load(tmp_path / "vllm/manifests.yaml")}
+    docs = {d["kind"]: d for d in yaml_docs(tmp_path / "vllm/manifests.yaml")}
     assert set(docs) == {"Namespace", "PersistentVolumeClaim", "Deployment", "Service", "HorizontalPodAutoscaler"}
     container = docs["Deployment"]["spec"]["template"]["spec"]["containers"][0]
     assert "--quantization=awq" in container["args"] and "--max-model-len=8192" in container["args"]
@@ -71,7 +66,7 @@ def test_mixed_mig_time_slicing_and_vllm_on_a_mig_slice(tmp_path):
     assert docs["PersistentVolumeClaim"]["spec"]["storageClassName"] == "longhorn"
     assert docs["Service"]["spec"]["ports"][0]["nodePort"] == 30800
     assert docs["HorizontalPodAutoscaler"]["spec"]["metrics"][0]["pods"]["metric"]["name"] == "vllm:num_requests_waiting"
-    secret = load(tmp_path / "vllm/hf-token-secret.yaml")[0]
+    secret = yaml_docs(tmp_path / "vllm/hf-token-secret.yaml")[0]
     assert secret["stringData"]["token"] == "rendered-placeholder"
     result = validate(tmp_path)
     assert result.returncode == 0, result.stdout

@@ -11,7 +11,7 @@ import sys
 import pytest
 import yaml
 
-from ansible_env import ansible_playbook, needs_collection, only_roles, validate_manifests
+from ansible_env import ansible_playbook, needs_collection, only_roles, validate_manifests, yaml_docs
 
 pytestmark = [
     needs_collection,
@@ -35,10 +35,6 @@ def render(tmp_path_factory):
     return out
 
 
-def docs(path):
-    return [d for d in yaml.safe_load_all(path.read_text()) if d]
-
-
 def test_everything_validates(render):
     out = validate_manifests(render)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -46,7 +42,7 @@ def test_everything_validates(render):
 
 
 def test_rule_groups_pass_promtool(render, tmp_path):
-    rules = docs(render / "observability" / "prometheus-rules.yaml")
+    rules = yaml_docs(render / "observability" / "prometheus-rules.yaml")
     want = ["aiinfra-node", "aiinfra-etcd", "aiinfra-longhorn", "aiinfra-cilium", "aiinfra-gpu"]
     assert [r["metadata"]["name"] for r in rules] == want
     files = []
@@ -113,7 +109,7 @@ tests:
 
 def test_alerts_fire_when_they_should(render, tmp_path):
     names = []
-    for r in docs(render / "observability" / "prometheus-rules.yaml"):
+    for r in yaml_docs(render / "observability" / "prometheus-rules.yaml"):
         f = tmp_path / ("%s.rules.yml" % r["metadata"]["name"])
         f.write_text(yaml.safe_dump(r["spec"]))
         names.append(f.name)
@@ -131,7 +127,7 @@ def amtool(config, tmp_path):
 
 
 def test_lab_alertmanager_config_passes_amtool(render, tmp_path):
-    values = docs(render / "observability" / "values" / "kube-prometheus-stack.yaml")[0]
+    values = yaml_docs(render / "observability" / "values" / "kube-prometheus-stack.yaml")[0]
     config = values["alertmanager"]["config"]
     out = amtool(config, tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -194,12 +190,12 @@ def test_bad_receivers_stop_before_anything_changes(tmp_path):
 
 
 def test_tenants_render(render):
-    objs = docs(render / "security_baseline" / "tenants.yaml")
+    objs = yaml_docs(render / "security_baseline" / "tenants.yaml")
     kinds = sorted({o["kind"] for o in objs})
     assert kinds == ["LimitRange", "Namespace", "NetworkPolicy", "ResourceQuota", "Role", "RoleBinding"]
     quota = next(o for o in objs if o["kind"] == "ResourceQuota" and o["metadata"]["namespace"] == "team-a")
     assert quota["spec"]["hard"]["requests.nvidia.com/gpu"] == "1"
-    policies = docs(render / "security_baseline" / "kyverno-policies.yaml")
+    policies = yaml_docs(render / "security_baseline" / "kyverno-policies.yaml")
     actions = {r["validate"]["failureAction"] for p in policies if p["kind"] == "ClusterPolicy"
                for r in p["spec"]["rules"] if "validate" in r}
     assert actions == {"Audit"}
@@ -212,7 +208,7 @@ def test_enforce_and_bad_tenants(tmp_path):
     out = tmp_path / "enforce"
     playbook("playbooks/render.yml", "-i", "inventories/lab", "-e", "render_dir=%s" % out,
              "-e", "security_baseline_kyverno_action=Enforce", *only_roles("security_baseline"))
-    policies = docs(out / "security_baseline" / "kyverno-policies.yaml")
+    policies = yaml_docs(out / "security_baseline" / "kyverno-policies.yaml")
     assert {r["validate"]["failureAction"] for p in policies if p["kind"] == "ClusterPolicy"
             for r in p["spec"]["rules"] if "validate" in r} == {"Enforce"}
     bad = tmp_path / "bad.yml"
@@ -225,10 +221,10 @@ def test_enforce_and_bad_tenants(tmp_path):
 
 
 def test_network_render(render):
-    pools = docs(render / "network" / "metallb-pools.yaml")
+    pools = yaml_docs(render / "network" / "metallb-pools.yaml")
     assert [(p["kind"], p["metadata"]["name"]) for p in pools] == [("IPAddressPool", "lab"), ("L2Advertisement", "aiinfra-l2")]
     assert pools[0]["spec"]["addresses"] == ["192.168.56.200-192.168.56.220"]
-    issuers = docs(render / "network" / "ca-issuers.yaml")
+    issuers = yaml_docs(render / "network" / "ca-issuers.yaml")
     assert [i["kind"] for i in issuers] == ["ClusterIssuer", "Certificate", "ClusterIssuer"]
     assert issuers[1]["spec"]["isCA"] is True and issuers[2]["spec"]["ca"]["secretName"] == issuers[1]["spec"]["secretName"]
     assert not (render / "network" / "nfs-storageclass.yaml").exists()
@@ -243,7 +239,7 @@ def test_bad_pools_and_nfs(tmp_path):
     out = tmp_path / "ok"
     playbook("playbooks/render.yml", "-i", "inventories/lab", "-e", "render_dir=%s" % out, "-e", "@%s" % extra,
              *only_roles("network"))
-    sc = docs(out / "network" / "nfs-storageclass.yaml")[0]
+    sc = yaml_docs(out / "network" / "nfs-storageclass.yaml")[0]
     assert sc["provisioner"] == "nfs.csi.k8s.io" and sc["parameters"] == {"server": "192.168.56.5", "share": "/export/k8s"}
     check = validate_manifests(out)
     assert check.returncode == 0, check.stdout

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import yaml
 
-from ansible_env import ansible_playbook, needs_collection, only_roles, validate_manifests
+from ansible_env import ansible_playbook, needs_collection, only_roles, validate_manifests, yaml_docs
 
 from ansible_collections.aiinfra.cluster.plugins.module_utils.jenkins import job_config_differs, normalize_job_xml
 
@@ -31,10 +31,6 @@ def render(out, *extra, roles=SERVICES, ok=True):
     return proc
 
 
-def docs(path):
-    return [d for d in yaml.safe_load_all(path.read_text()) if d]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     out = tmp_path_factory.mktemp("services")
@@ -49,7 +45,7 @@ def test_everything_validates(lab):
 
 
 def test_one_registry_address_everywhere(lab):
-    values = docs(lab / "harbor" / "values" / "harbor.yaml")[0]
+    values = yaml_docs(lab / "harbor" / "values" / "harbor.yaml")[0]
     assert values["externalURL"] == "http://" + ADDRESS
     assert values["expose"]["tls"] == {"enabled": False}
     http = values["expose"]["nodePort"]["ports"]["http"]
@@ -58,14 +54,14 @@ def test_one_registry_address_everywhere(lab):
     assert "harborAdminPassword" not in values and values["existingSecretAdminPassword"] == "harbor-credentials"
     # the registry Secret: a dockerconfigjson for exactly that address, with the robot's name
     for ns in ("jenkins", "team-a"):
-        secret = docs(lab / "harbor" / ("registry-secret-%s.yaml" % ns))[0]
+        secret = yaml_docs(lab / "harbor" / ("registry-secret-%s.yaml" % ns))[0]
         assert secret["type"] == "kubernetes.io/dockerconfigjson" and secret["metadata"]["namespace"] == ns
         config = json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))
         assert list(config["auths"]) == [ADDRESS]
         auth = config["auths"][ADDRESS]
         assert base64.b64decode(auth["auth"]).decode() == "robot$platform+ci:" + auth["password"]
     # tenants keep their own namespace labels: only Harbor's namespace is labelled by the harbor role
-    assert "labels" not in docs(lab / "harbor" / "namespace-team-a.yaml")[0]["metadata"]
+    assert "labels" not in yaml_docs(lab / "harbor" / "namespace-team-a.yaml")[0]["metadata"]
     # Kaniko pushes to the same address, with a cache in Harbor kept a week, tagged with the git SHA
     jenkinsfile = (lab / "ci_pipeline" / "app" / "Jenkinsfile").read_text()
     assert "REGISTRY = '%s'" % ADDRESS in jenkinsfile and "IMAGE = '%s/platform/demo-app'" % ADDRESS in jenkinsfile
@@ -73,13 +69,13 @@ def test_one_registry_address_everywhere(lab):
                  '--cache-repo="${REGISTRY}/platform/kaniko-cache"', "--cache-ttl=168h",
                  '--insecure-registry="${REGISTRY}"'):
         assert flag in jenkinsfile
-    deployment = docs(lab / "ci_pipeline" / "deploy" / "demo-app" / "deployment.yaml")[0]
+    deployment = yaml_docs(lab / "ci_pipeline" / "deploy" / "demo-app" / "deployment.yaml")[0]
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"].startswith(ADDRESS + "/platform/demo-app:")
 
 
 def test_tls_registry(tmp_path):
     render(tmp_path, "-e", "k8s_registry_tls=true", roles=("harbor", "ci_pipeline"))
-    values = docs(tmp_path / "harbor" / "values" / "harbor.yaml")[0]
+    values = yaml_docs(tmp_path / "harbor" / "values" / "harbor.yaml")[0]
     assert values["externalURL"] == "https://" + ADDRESS
     assert values["expose"]["tls"] == {"enabled": True, "certSource": "auto", "auto": {"commonName": "192.168.56.11"}}
     ports = values["expose"]["nodePort"]["ports"]
@@ -90,7 +86,7 @@ def test_tls_registry(tmp_path):
 
 
 def test_kaniko_build_pod(lab):
-    pod = docs(lab / "ci_pipeline" / "app" / "ci" / "kaniko-pod.yaml")[0]
+    pod = yaml_docs(lab / "ci_pipeline" / "app" / "ci" / "kaniko-pod.yaml")[0]
     spec = pod["spec"]
     assert spec["serviceAccountName"] == "jenkins-agent"
     kaniko = next(c for c in spec["containers"] if c["name"] == "kaniko")
@@ -101,7 +97,7 @@ def test_kaniko_build_pod(lab):
     for container in spec["containers"]:
         assert set(container["resources"]) == {"requests", "limits"}, container["name"]
     # the agent's service account may read that Secret and nothing else
-    role, binding = docs(lab / "jenkins" / "agent-rbac.yaml")
+    role, binding = yaml_docs(lab / "jenkins" / "agent-rbac.yaml")
     assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["harbor-registry"],
                               "verbs": ["get"]}]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "jenkins-agent", "namespace": "jenkins"}]
@@ -114,7 +110,7 @@ def test_jenkins_job_and_credentials(lab):
     assert source.findtext("serverUrl") == "http://gitea-http.gitea.svc.cluster.local:3000"
     assert source.findtext("repository") == "demo-app" and source.findtext("credentialsId") == "gitea-token"
     assert job.findtext(".//scriptPath") == "Jenkinsfile"
-    values = docs(lab / "jenkins" / "values" / "jenkins.yaml")[0]["controller"]
+    values = yaml_docs(lab / "jenkins" / "values" / "jenkins.yaml")[0]["controller"]
     casc = yaml.safe_load(values["JCasC"]["configScripts"]["aiinfra-credentials"])
     credential = casc["credentials"]["system"]["domainCredentials"][0]["credentials"][0]["usernamePassword"]
     assert credential["id"] == "gitea-token" and credential["password"] == "${gitea-credentials-token}"
@@ -145,7 +141,7 @@ def test_job_configuration_compared_by_meaning(lab):
 
 
 def test_gitops(lab):
-    projects = {p["metadata"]["name"]: p["spec"] for p in docs(lab / "argocd" / "projects.yaml")}
+    projects = {p["metadata"]["name"]: p["spec"] for p in yaml_docs(lab / "argocd" / "projects.yaml")}
     assert sorted(projects) == ["platform", "team-a", "team-b"]
     deploy_repo = "http://gitea-http.gitea.svc.cluster.local:3000/gitea_admin/demo-deploy.git"
     for tenant in ("team-a", "team-b"):
@@ -155,48 +151,48 @@ def test_gitops(lab):
         assert {"group": "", "kind": "ResourceQuota"} in spec["namespaceResourceBlacklist"]
     assert projects["platform"]["namespaceResourceWhitelist"] == [{"group": "argoproj.io", "kind": "Application"}]
     assert projects["platform"]["clusterResourceWhitelist"] == [{"group": "", "kind": "Namespace"}]  # CreateNamespace
-    root = docs(lab / "argocd" / "root-app.yaml")[0]["spec"]
+    root = yaml_docs(lab / "argocd" / "root-app.yaml")[0]["spec"]
     assert root["source"]["repoURL"] == deploy_repo and root["source"]["path"] == "apps"
     assert root["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
     assert "CreateNamespace=true" in root["syncPolicy"]["syncOptions"]
     assert root["syncPolicy"]["retry"] == {"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "3m"}}
     # the App of Apps finds the demo's Application in the deploy repository; code repo != deploy repo
-    demo = docs(lab / "ci_pipeline" / "deploy" / "apps" / "demo-app.yaml")[0]
+    demo = yaml_docs(lab / "ci_pipeline" / "deploy" / "apps" / "demo-app.yaml")[0]
     assert demo["spec"]["source"]["repoURL"] == deploy_repo and demo["spec"]["source"]["path"] == "demo-app"
     assert demo["spec"]["project"] == "team-a" and demo["spec"]["destination"]["namespace"] == "team-a"
     assert "syncOptions" not in demo["spec"]["syncPolicy"]  # a tenant project may not create namespaces
     job = ET.parse(lab / "ci_pipeline" / "jenkins" / "demo-app.xml").getroot()
     assert job.findtext(".//repository") == "demo-app" != deploy_repo.rsplit("/", 1)[1][:-4]
-    repo = docs(lab / "argocd" / "repo-secret.yaml")[0]
+    repo = yaml_docs(lab / "argocd" / "repo-secret.yaml")[0]
     assert repo["metadata"]["labels"] == {"argocd.argoproj.io/secret-type": "repository"}
     assert repo["stringData"]["url"] == deploy_repo
-    values = docs(lab / "argocd" / "values" / "argo-cd.yaml")[0]
+    values = yaml_docs(lab / "argocd" / "values" / "argo-cd.yaml")[0]
     assert values["server"]["service"]["nodePortHttp"] == 30480 and values["configs"]["params"]["server.insecure"] is True
     assert re.match(r"^\$2b\$12\$.{53}$", values["configs"]["secret"]["argocdServerAdminPassword"])
 
 
 def test_gitea_and_longhorn_values(lab):
-    gitea = docs(lab / "gitea" / "values" / "gitea.yaml")[0]
+    gitea = yaml_docs(lab / "gitea" / "values" / "gitea.yaml")[0]
     assert gitea["gitea"]["admin"] == {"existingSecret": "gitea-admin", "email": "gitea-admin@platform.local"}
     assert gitea["gitea"]["config"]["webhook"]["ALLOWED_HOST_LIST"] == "private"
     assert gitea["gitea"]["config"]["server"]["ROOT_URL"] == "http://192.168.56.11:30310/"
     assert gitea["service"]["http"]["nodePort"] == 30310 and gitea["persistence"]["storageClass"] == "longhorn"
-    longhorn = docs(lab / "longhorn" / "values" / "longhorn.yaml")[0]
+    longhorn = yaml_docs(lab / "longhorn" / "values" / "longhorn.yaml")[0]
     assert longhorn["persistence"]["defaultClass"] is True
     assert longhorn["persistence"]["defaultClassReplicaCount"] == longhorn["defaultSettings"]["defaultReplicaCount"] == 3
     assert longhorn["defaultSettings"]["createDefaultDiskLabeledNodes"] is False
     assert longhorn["service"]["ui"] == {"type": "NodePort", "nodePort": 30880}
-    assert docs(lab / "longhorn" / "patches" / "storage-node-labels.yaml") == []
+    assert yaml_docs(lab / "longhorn" / "patches" / "storage-node-labels.yaml") == []
 
 
 def test_longhorn_storage_group_and_impossible_replica_count(tmp_path):
     render(tmp_path / "workers", "-e", "longhorn_storage_group=k8s_workers", "-e", "longhorn_replica_count=2",
            roles=("longhorn",))
-    labels = docs(tmp_path / "workers" / "longhorn" / "patches" / "storage-node-labels.yaml")
+    labels = yaml_docs(tmp_path / "workers" / "longhorn" / "patches" / "storage-node-labels.yaml")
     assert [(n["kind"], n["metadata"]["name"], n["metadata"]["labels"]) for n in labels] == [
         ("Node", "w1", {"node.longhorn.io/create-default-disk": "true"}),
         ("Node", "g1", {"node.longhorn.io/create-default-disk": "true"})]
-    assert docs(tmp_path / "workers" / "longhorn" / "values" / "longhorn.yaml")[0]["defaultSettings"][
+    assert yaml_docs(tmp_path / "workers" / "longhorn" / "values" / "longhorn.yaml")[0]["defaultSettings"][
         "createDefaultDiskLabeledNodes"] is True
     proc = render(tmp_path / "bad", "-e", "longhorn_storage_group=k8s_workers", "-e", "longhorn_replica_count=3",
                   roles=("longhorn",), ok=False)
@@ -207,7 +203,7 @@ def test_longhorn_storage_group_and_impossible_replica_count(tmp_path):
 
 def test_kyverno_exceptions_cover_every_service_namespace(tmp_path):
     render(tmp_path, "-e", "security_baseline_kyverno_action=Enforce", roles=("security_baseline",))
-    exceptions = [d for d in docs(tmp_path / "security_baseline" / "kyverno-policies.yaml")
+    exceptions = [d for d in yaml_docs(tmp_path / "security_baseline" / "kyverno-policies.yaml")
                   if d["kind"] == "PolicyException"]
     assert exceptions, "Enforce without PolicyExceptions would block the platform's own charts"
     covered = set()

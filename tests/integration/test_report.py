@@ -2,10 +2,13 @@
 the WireGuard verdicts of the run, Markdown and HTML, mode 0600, and unchanged on a second run."""
 
 import json
+import os
 import re
+import shutil
 import stat
+import subprocess
 
-from ansible_env import ansible_playbook, needs_collection
+from ansible_env import BIN, ENV, ROOT, ansible_playbook, needs_collection
 
 pytestmark = needs_collection
 
@@ -29,10 +32,10 @@ VERIFY = {"cilium_verify_node_result": {"ok": False, "failed_nodes": ["w1"], "no
     "w1": {"mode": "wireguard", "peers": 3, "stale_handshakes": ["Gs...="], "problems": ["3 peers, 4 expected"]}}}}
 
 
-def run(tmp_path, *extra):
+def run(tmp_path, *extra, inventory="inventories/lab", report_dir=None):
     play = tmp_path / "report.yml"
-    play.write_text(PLAY % (tmp_path / "report"))
-    proc = ansible_playbook("-i", "inventories/lab", play, *extra)
+    play.write_text(PLAY % (report_dir or tmp_path / "report"))
+    proc = ansible_playbook("-i", inventory, play, *extra)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 
@@ -64,3 +67,40 @@ def test_report(tmp_path):
         assert stat.S_IMODE((tmp_path / "report" / name).stat().st_mode) == 0o600
     second = run(tmp_path, "-e", "@%s" % vars_file)
     assert re.search(r"changed=0", second.split("PLAY RECAP")[1])
+
+
+def test_runs_that_verify_nothing_keep_the_latest_results(tmp_path):
+    """A later run without the verify play (e.g. --tags preflight) neither rewrites the report nor forgets the last
+    WireGuard verdicts; a later verify run replaces them."""
+    vars_file = tmp_path / "verify.json"
+    vars_file.write_text(json.dumps(VERIFY))
+    run(tmp_path, "-e", "@%s" % vars_file)
+    again = run(tmp_path)
+    assert re.search(r"changed=0", again.split("PLAY RECAP")[1])
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "| w1 | wireguard | 3 | 1 | 3 peers, 4 expected |" in md
+    assert stat.S_IMODE((tmp_path / "report" / "report.json").stat().st_mode) == 0o600
+    healed = {"cilium_verify_node_result": {"ok": True, "failed_nodes": [], "nodes": {
+        "w1": {"mode": "wireguard", "peers": 4, "stale_handshakes": [], "problems": []}}}}
+    vars_file.write_text(json.dumps(healed))
+    third = run(tmp_path, "-e", "@%s" % vars_file)
+    assert re.search(r"changed=1", third.split("PLAY RECAP")[1])
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "| w1 | wireguard | 4 | 0 | none |" in md and "3 peers, 4 expected" not in md
+
+
+def test_report_in_the_inventory_directory_is_not_parsed_as_inventory(tmp_path):
+    """The report and credentials live in the inventory directory by default; ansible.cfg tells the inventory
+    loader to skip them, so a later `-i <inventory dir>` run sees exactly the inventory's hosts and no warning."""
+    inventory = tmp_path / "lab"
+    shutil.copytree(os.path.join(ROOT, "inventories", "lab"), inventory)
+    run(tmp_path, inventory=str(inventory), report_dir=str(inventory / "report"))
+    (inventory / "credentials").mkdir()
+    (inventory / "credentials" / "kubeconfig").write_text("apiVersion: v1\nkind: Config\n")
+    assert (inventory / "report" / "report.html").exists()
+    proc = subprocess.run([os.path.join(BIN, "ansible-inventory"), "-i", str(inventory), "--list"], cwd=ROOT,
+                          env=ENV, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "WARNING" not in proc.stderr.upper(), proc.stderr
+    hosts = set(json.loads(proc.stdout)["_meta"]["hostvars"])
+    assert hosts == {"m1", "m2", "m3", "w1", "g1"}

@@ -11,11 +11,18 @@ pip_version=$(grep -oP "^\s+pip='\K[0-9.]+" "$at_dir/_internal/python_requiremen
 mkdir -p ~/.ansible/test/cache
 install -m 0644 tests/sanity/get_pip.py ~/.ansible/test/cache/"get_pip_${pip_version//./_}.py"
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# The copy lives in a cache directory that is refreshed, not recreated: ansible-test keeps the virtual environment
+# it bootstraps (pip and its own requirements) in the copy's tests/output, so later runs reuse it instead of
+# installing it again. One run at a time uses the copy (flock).
+work=${AIINFRA_SANITY_WORK:-${XDG_CACHE_HOME:-$HOME/.cache}/aiinfra/sanity}
 dest="$work/ansible_collections/aiinfra/cluster"
-mkdir -p "$dest"
+mkdir -p "$dest/tests"
+exec 9>"$work/.lock"
+flock 9
+find "$dest" -mindepth 1 -maxdepth 1 ! -name tests ! -name .git -exec rm -rf {} +
+find "$dest/tests" -mindepth 1 -maxdepth 1 ! -name output -exec rm -rf {} +
 git ls-files -z --cached --others --exclude-standard | (cd "$root" && xargs -0 cp --parents -t "$dest")
 cd "$dest"
-git init -q && git add -A >/dev/null  # ansible-test lists the files to check from git
+[ -d .git ] || git init -q
+git add -A >/dev/null  # ansible-test lists the files to check from git
 ansible-test sanity --venv --python "${AIINFRA_SANITY_PYTHON:-3.12}" "$@"

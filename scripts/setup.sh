@@ -10,7 +10,7 @@ if [ "${AIINFRA_SKIP_APT:-0}" != 1 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends \
-    podman runc netavark aardvark-dns debootstrap openssh-client rsync \
+    podman runc netavark aardvark-dns iptables debootstrap openssh-client rsync \
     containerd skopeo docker-registry busybox-static \
     etcd-server etcd-client haproxy keepalived wireguard-tools wireguard-go \
     prometheus prometheus-alertmanager iproute2 iputils-ping curl shellcheck bc >/dev/null

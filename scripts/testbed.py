@@ -153,13 +153,39 @@ def write_inventory(sdir, nodes, groups, key, known_hosts, python, extra=None):
     return extra or path
 
 
+def leftovers(args):
+    """What an earlier, failed or interrupted `up` of this name left behind (containers, network, state)."""
+    containers = run(["podman", "ps", "-a", "--filter", f"label=aiinfra.testbed={args.name}",
+                      "--format", "{{.Names}}"]).stdout.split()
+    network = run(["podman", "network", "exists", f"aiinfra-{args.name}"], check=False).returncode == 0
+    return containers, network, os.path.exists(state_dir(args))
+
+
 def cmd_up(args):
     start = time.monotonic()
     build_image(force=args.rebuild_image)
     boot_start = time.monotonic()
     sdir = state_dir(args)
-    if os.path.exists(os.path.join(sdir, "state.json")):
+    try:
+        with open(os.path.join(sdir, "state.json")) as f:
+            complete = json.load(f).get("complete", False)
+    except (OSError, ValueError):
+        complete = False
+    if complete:
         raise TestbedError(f"test bed {args.name!r} exists already: run 'testbed.py down --name {args.name}' first")
+    if any(leftovers(args)):
+        # Never an interactive prompt (ssh-keygen's "Overwrite?") or a half-built test bed: start clean.
+        log(f"removing what an earlier, unfinished 'up' of {args.name!r} left behind")
+        cmd_down(args)
+    try:
+        return bring_up(args, sdir, start, boot_start)
+    except (TestbedError, KeyboardInterrupt):
+        log(f"'up' of {args.name!r} failed: removing its nodes, network and state")
+        cmd_down(args)
+        raise
+
+
+def bring_up(args, sdir, start, boot_start):
     os.makedirs(sdir, mode=0o700, exist_ok=True)
     net = ipaddress.ip_network(args.subnet)
     if not ipaddress.ip_network("198.18.0.0/15").supernet_of(net):
@@ -169,7 +195,11 @@ def cmd_up(args):
     names = node_names(args.nodes, args.prefix)
     groups = parse_groups(args.groups, names)
     key = os.path.join(sdir, "id_ed25519")
-    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"aiinfra-testbed-{args.name}", "-f", key])
+    for stale in (key, key + ".pub"):
+        if os.path.exists(stale):
+            os.unlink(stale)
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"aiinfra-testbed-{args.name}", "-f", key],
+        stdin="")
     network = f"aiinfra-{args.name}"
     if run(["podman", "network", "exists", network], check=False).returncode != 0:
         run(["podman", "network", "create", "--subnet", str(net), "--gateway", str(gateway), network])
@@ -209,6 +239,7 @@ def cmd_up(args):
                                         "-o", "ConnectTimeout=3", f"root@{node['ip']}", "true"],
                                        check=False).returncode == 0, 60, f"ssh to {node['name']}")
     state["boot_seconds"] = round(time.monotonic() - boot_start, 1)
+    state["complete"] = True
     with open(os.path.join(sdir, "state.json"), "w") as f:
         json.dump(state, f, indent=2)
     log(f"{len(nodes)} nodes up in {state['boot_seconds']}s (total with image {time.monotonic() - start:.0f}s); "

@@ -13,7 +13,8 @@ if [ "${AIINFRA_SKIP_APT:-0}" != 1 ]; then
     podman runc netavark aardvark-dns iptables debootstrap openssh-client rsync \
     containerd skopeo docker-registry busybox-static \
     etcd-server etcd-client haproxy keepalived wireguard-tools wireguard-go \
-    prometheus prometheus-alertmanager iproute2 iputils-ping curl shellcheck bc >/dev/null
+    prometheus prometheus-alertmanager iproute2 iputils-ping curl shellcheck bc \
+    chromium-headless-shell fonts-dejavu-core >/dev/null
 fi
 
 py=""

@@ -93,7 +93,8 @@ def test_report_in_the_inventory_directory_is_not_parsed_as_inventory(tmp_path):
     """The report and credentials live in the inventory directory by default; ansible.cfg tells the inventory
     loader to skip them, so a later `-i <inventory dir>` run sees exactly the inventory's hosts and no warning."""
     inventory = tmp_path / "lab"
-    shutil.copytree(os.path.join(ROOT, "inventories", "lab"), inventory)
+    shutil.copytree(os.path.join(ROOT, "inventories", "lab"), inventory,
+                    ignore=shutil.ignore_patterns("credentials", "report", "backups"))
     run(tmp_path, inventory=str(inventory), report_dir=str(inventory / "report"))
     (inventory / "credentials").mkdir()
     (inventory / "credentials" / "kubeconfig").write_text("apiVersion: v1\nkind: Config\n")

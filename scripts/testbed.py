@@ -24,7 +24,14 @@ import sys
 import tempfile
 import time
 
+# Debian releases a node can run: Debian 12 (the default) and Debian 13.
+SUITES = ("bookworm", "trixie")
 IMAGE = "localhost/aiinfra-node:bookworm"
+
+
+def image_name(suite="bookworm"):
+    return f"localhost/aiinfra-node:{suite}"
+
 IMAGE_PACKAGES = [
     "systemd", "systemd-sysv", "dbus", "python3", "python3-apt", "sudo", "iproute2", "procps", "kmod",
     "ca-certificates", "openssh-server", "gnupg",
@@ -64,16 +71,17 @@ def log(msg):
     print(f"testbed: {msg}", file=sys.stderr, flush=True)
 
 
-def build_image(force=False):
-    if not force and run(["podman", "image", "exists", IMAGE], check=False).returncode == 0:
+def build_image(force=False, suite="bookworm"):
+    image = image_name(suite)
+    if not force and run(["podman", "image", "exists", image], check=False).returncode == 0:
         return
     if shutil.which("debootstrap") is None:
         raise TestbedError("debootstrap is not installed: apt-get install debootstrap podman runc")
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="aiinfra-rootfs-") as root:
-        log(f"debootstrap bookworm into {root}")
+        log(f"debootstrap {suite} into {root}")
         run(["debootstrap", "--variant=minbase", "--include=" + ",".join(IMAGE_PACKAGES),
-             "bookworm", root, "http://deb.debian.org/debian"])
+             suite, root, "http://deb.debian.org/debian"])
         # Every node must get its own host keys, not the ones debootstrap made once for the image.
         for name in os.listdir(os.path.join(root, "etc/ssh")):
             if name.startswith("ssh_host_"):
@@ -86,19 +94,19 @@ def build_image(force=False):
         # A container node shares the host kernel: never apply sysctl.d files to it at boot.
         os.symlink("/dev/null", os.path.join(root, "etc/systemd/system/systemd-sysctl.service"))
         with open(os.path.join(root, "etc/apt/sources.list"), "w") as f:
-            f.write("deb http://deb.debian.org/debian bookworm main\n"
-                    "deb http://deb.debian.org/debian bookworm-updates main\n"
-                    "deb http://deb.debian.org/debian-security bookworm-security main\n")
+            f.write(f"deb http://deb.debian.org/debian {suite} main\n"
+                    f"deb http://deb.debian.org/debian {suite}-updates main\n"
+                    f"deb http://deb.debian.org/debian-security {suite}-security main\n")
         run(["chroot", root, "apt-get", "clean"])
         os.makedirs(os.path.join(root, "root/.ssh"), mode=0o700, exist_ok=True)
         tar = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE, env=ENV)
         imp = subprocess.run(["podman", "import", "--change", 'CMD ["/sbin/init"]',
-                              "--change", "STOPSIGNAL SIGRTMIN+3", "-", IMAGE],
+                              "--change", "STOPSIGNAL SIGRTMIN+3", "-", image],
                              stdin=tar.stdout, capture_output=True, text=True, env=ENV, check=False)
         tar.stdout.close()
         if tar.wait() != 0 or imp.returncode != 0:
             raise TestbedError(f"podman import failed: {imp.stderr}")
-    log(f"image {IMAGE} built in {time.monotonic() - start:.0f}s")
+    log(f"image {image} built in {time.monotonic() - start:.0f}s")
 
 
 def state_dir(args):
@@ -121,6 +129,15 @@ def parse_groups(spec, names):
                 raise TestbedError(f"bad --groups entry {part!r}: unknown hosts {unknown}")
             groups[group] = members
     return groups
+
+
+def node_suites(spec, count):
+    """'' -> every node bookworm; 'bookworm,trixie' -> per node, by position (the last one repeats)."""
+    wanted = [s for s in (spec or "bookworm").split(",") if s]
+    unknown = sorted(set(wanted) - set(SUITES))
+    if unknown:
+        raise TestbedError(f"--suites: unknown Debian release(s) {unknown}; known: {', '.join(SUITES)}")
+    return [wanted[min(i, len(wanted) - 1)] for i in range(count)]
 
 
 def wait_for(predicate, timeout, what):
@@ -163,7 +180,9 @@ def leftovers(args):
 
 def cmd_up(args):
     start = time.monotonic()
-    build_image(force=args.rebuild_image)
+    suites = node_suites(args.suites, args.nodes)
+    for suite in sorted(set(suites)):
+        build_image(force=args.rebuild_image, suite=suite)
     boot_start = time.monotonic()
     sdir = state_dir(args)
     try:
@@ -186,6 +205,7 @@ def cmd_up(args):
 
 
 def bring_up(args, sdir, start, boot_start):
+    suites = node_suites(args.suites, args.nodes)
     os.makedirs(sdir, mode=0o700, exist_ok=True)
     net = ipaddress.ip_network(args.subnet)
     if not ipaddress.ip_network("198.18.0.0/15").supernet_of(net):
@@ -213,8 +233,8 @@ def bring_up(args, sdir, start, boot_start):
              "--label", f"aiinfra.testbed={args.name}",
              "-v", f"{cname}-containerd:/var/lib/containerd",
              "-v", f"{key}.pub:/root/.ssh/authorized_keys:ro,Z",
-             IMAGE, "/sbin/init"])
-        nodes.append({"name": name, "container": cname, "ip": ip})
+             image_name(suites[i]), "/sbin/init"])
+        nodes.append({"name": name, "container": cname, "ip": ip, "suite": suites[i]})
     state = {"name": args.name, "network": network, "subnet": str(net), "gateway": str(gateway),
              "inventory": os.path.abspath(args.inventory) if args.inventory else None,
              "nodes": nodes, "key": key, "groups": groups}
@@ -290,14 +310,17 @@ def main(argv=None):
     up.add_argument("--prefix", default="node")
     up.add_argument("--subnet", default="198.18.0.0/24")
     up.add_argument("--groups", default="", help="'group=h1,h2;group2=h3' written into the inventory")
+    up.add_argument("--suites", default="bookworm",
+                    help="Debian release per node by position, e.g. 'bookworm,trixie' (the last one repeats)")
     up.add_argument("--rebuild-image", action="store_true")
     up.add_argument("--inventory", help="also write the inventory here (e.g. inventories/testbed/hosts.yml)")
     for name, func in (("down", cmd_down), ("inventory", cmd_inventory), ("state", cmd_state)):
         p = sub.add_parser(name)
         p.add_argument("--name", default="lab")
         p.set_defaults(func=func)
-    sub.add_parser("image", help="build the node image only").set_defaults(
-        func=lambda a: build_image(force=True))
+    image = sub.add_parser("image", help="build (or rebuild) a node image only")
+    image.add_argument("--suite", default="bookworm", choices=SUITES)
+    image.set_defaults(func=lambda a: build_image(force=True, suite=a.suite))
     up.set_defaults(func=cmd_up)
     args = parser.parse_args(argv)
     if args.cmd == "up" and not 1 <= args.nodes <= 50:

@@ -18,7 +18,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAME = "fresh-debian"
-SUBNET = "198.18.7.0/24"
+SUBNET = "198.18.12.0/24"
 CONTAINER = NAME + "-node1"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 

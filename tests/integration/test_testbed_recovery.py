@@ -1,6 +1,6 @@
 """scripts/testbed.py recovers from an `up` that failed: the failed `up` removes what it made, and an `up` over
 leftovers of an interrupted one (state directory with a key, a network, containers, no finished state) cleans them
-and succeeds, never stopping at ssh-keygen's "Overwrite (y/n)?" prompt. Real podman nodes on 198.18.6.0/24."""
+and succeeds, never stopping at ssh-keygen's "Overwrite (y/n)?" prompt. Real podman nodes on 198.18.13.0/24."""
 
 import json
 import os
@@ -14,7 +14,7 @@ from ansible_env import ROOT
 
 TESTBED = os.environ.get("AIINFRA_TESTBED_SCRIPT", os.path.join(ROOT, "scripts", "testbed.py"))
 NAME = "recovery-test"
-SUBNET = "198.18.6.0/24"
+SUBNET = "198.18.13.0/24"
 pytestmark = pytest.mark.skipif(shutil.which("podman") is None, reason="podman is installed by scripts/setup.sh")
 
 

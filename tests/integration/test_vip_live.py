@@ -83,6 +83,14 @@ def vip_nodes():
                             capture_output=True, text=True, check=False)
     assert render.returncode == 0, render.stdout + render.stderr
     procs = {}
+
+    def start_keepalived(name):
+        return subprocess.Popen(
+            ["ip", "netns", "exec", ns(name), "keepalived", "--dont-fork", "--log-console", "--vrrp",
+             "-f", os.path.join(work, "render", "control_plane_vip", name, "keepalived.conf"),
+             "-p", os.path.join(work, name + ".pid"), "-r", os.path.join(work, name + "-vrrp.pid")],
+            stdout=open(os.path.join(work, name + "-keepalived.log"), "a"), stderr=subprocess.STDOUT)
+
     sh("ip", "netns", "add", ns("sw"))
     sh("ip", "-n", ns("sw"), "link", "add", "br0", "type", "bridge")
     sh("ip", "-n", ns("sw"), "link", "set", "br0", "up")
@@ -102,16 +110,68 @@ def vip_nodes():
             procs[name, "api"] = subprocess.Popen(run + [sys.executable, "-c", APISERVER, name])
             procs[name, "haproxy"] = subprocess.Popen(run + ["haproxy", "-db", "-f", os.path.join(cfg, "haproxy.cfg")],
                                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            procs[name, "keepalived"] = subprocess.Popen(
-                run + ["keepalived", "--dont-fork", "--log-console", "--vrrp", "-f", os.path.join(cfg, "keepalived.conf"),
-                       "-p", os.path.join(work, name + ".pid"), "-r", os.path.join(work, name + "-vrrp.pid")],
-                stdout=open(os.path.join(work, name + "-keepalived.log"), "w"), stderr=subprocess.STDOUT)
+            procs[name, "keepalived"] = start_keepalived(name)
+        procs["work"] = work
+        procs["start_keepalived"] = start_keepalived
         yield procs
     finally:
         for proc in procs.values():
-            proc.kill()
+            if isinstance(proc, subprocess.Popen):
+                proc.kill()
         teardown()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def rogue_keepalived(work, name, config, src, priority, password):
+    """A keepalived in namespace `name` with the role's config for `config` but its own source, priority and
+    password: a speaker the cluster must not obey."""
+    with open(os.path.join(work, "render", "control_plane_vip", config, "keepalived.conf")) as f:
+        text = f.read()
+    text = text.replace("unicast_src_ip %s" % NODES[config], "unicast_src_ip %s" % src)
+    text = text.replace("priority %d" % (150 - 10 * list(NODES).index(config)), "priority %d" % priority)
+    text = text.replace("auth_pass rendered", "auth_pass %s" % password)
+    if src not in NODES.values():  # the foreign host speaks to every real node
+        text = text.replace("unicast_peer {\n", "unicast_peer {\n    %s\n" % NODES[config])
+    path = os.path.join(work, "%s-rogue.conf" % name)
+    with open(path, "w") as f:
+        f.write(text)
+    return subprocess.Popen(["ip", "netns", "exec", ns(name), "keepalived", "--dont-fork", "--log-console", "--vrrp",
+                             "-f", path, "-p", os.path.join(work, name + "-rogue.pid"),
+                             "-r", os.path.join(work, name + "-rogue-vrrp.pid")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stays_with_v1(seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if "v1" not in holder_of_vip():
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def test_foreign_vrrp_speakers_cannot_take_the_vip(vip_nodes):
+    wait_for(lambda: holder_of_vip() if holder_of_vip() == ["v1"] else None, 20, "v1 to hold the VIP")
+    work = vip_nodes["work"]
+    # a host that is not a control-plane node, with the right password and the highest priority
+    rogue = rogue_keepalived(work, "client", "v2", "198.18.6.50", 254, "rendered")
+    try:
+        assert stays_with_v1(5), "a non-member with a higher priority took the VIP from v1"
+    finally:
+        rogue.terminate()
+        rogue.wait()
+        sh("ip", "-n", ns("client"), "addr", "del", VIP + "/24", "dev", "eth0", check=False)
+    # a member (v3's address) with the wrong password and the highest priority
+    vip_nodes["v3", "keepalived"].terminate()
+    vip_nodes["v3", "keepalived"].wait()
+    rogue = rogue_keepalived(work, "v3", "v3", NODES["v3"], 254, "wrong-pw")
+    try:
+        assert stays_with_v1(5), "a node with the wrong VRRP password took the VIP from v1"
+    finally:
+        rogue.terminate()
+        rogue.wait()
+        sh("ip", "-n", ns("v3"), "addr", "del", VIP + "/24", "dev", "eth0", check=False)
+        vip_nodes["v3", "keepalived"] = vip_nodes["start_keepalived"]("v3")
 
 
 def test_vip_answers_and_moves(vip_nodes, capsys):

@@ -12,24 +12,27 @@ class ModuleDocFragment(object):
     DOCUMENTATION = r"""
 options:
   url:
-    description: Base URL of the service, for example V(http://192.168.56.11:30002).
+    description:
+      - Base URL of the service, for example V(https://192.168.56.11:30003).
+      - Only C(http://) and C(https://) URLs with a host are accepted (no other scheme, no credentials, query or
+        fragment); anything else fails the task before a request is made.
     type: str
     required: true
   username:
-    description: User for basic authentication.
+    description: User for basic authentication. Must not be empty when set.
     type: str
   password:
-    description: Password for basic authentication (never logged).
+    description: Password for basic authentication (never logged). Must not be empty when set.
     type: str
   token:
-    description: API token, sent instead of basic authentication when set (never logged).
+    description: API token, sent instead of basic authentication when set (never logged). Must not be empty when set.
     type: str
   validate_certs:
     description: Check the server's TLS certificate.
     type: bool
     default: true
   timeout:
-    description: Seconds one request may take.
+    description: Seconds one request may take, 1 to 3600.
     type: int
     default: 30
 """

@@ -25,6 +25,17 @@ class ParseError(ValueError):
     pass
 
 
+def _number(value, what, low=0, high=2 ** 64 - 1):
+    """An int from tool output, or ParseError naming the field (the output is not what the parser knows)."""
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise ParseError("%s is %r, not a number" % (what, value))
+    if not low <= number <= high:
+        raise ParseError("%s is %d, outside %d..%d" % (what, number, low, high))
+    return number
+
+
 def _mode(value):
     mode = str(value or "").strip().lower()
     if mode not in _MODE_NAMES:
@@ -48,14 +59,19 @@ def parse_encrypt_status(text):
             raise ParseError("encryption status is not valid JSON: %s" % exc)
         wg = doc.get("wireguard") or {}
         ipsec = doc.get("ipsec")
+        interfaces = (wg.get("interfaces") or []) if isinstance(wg, dict) else None
+        if not isinstance(interfaces, list) or not all(isinstance(i, dict) for i in interfaces):
+            raise ParseError("encryption status JSON has no list of WireGuard interfaces")
+        if ipsec is not None and not isinstance(ipsec, dict):
+            raise ParseError("encryption status JSON has an ipsec entry that is not an object")
         return {
             "mode": _mode(doc.get("mode") or "disabled"),
-            "interfaces": [{"name": i.get("name", ""), "public_key": i.get("public-key", ""),
-                            "peer_count": int(i.get("peer-count", 0) or 0)}
-                           for i in wg.get("interfaces") or []],
+            "interfaces": [{"name": str(i.get("name", "")), "public_key": str(i.get("public-key", "")),
+                            "peer_count": _number(i.get("peer-count", 0) or 0, "peer-count")}
+                           for i in interfaces],
             "ipsec": None if ipsec is None else {
-                "keys_in_use": int(ipsec.get("keys-in-use", 0) or 0),
-                "error_count": int(ipsec.get("error-count", 0) or 0),
+                "keys_in_use": _number(ipsec.get("keys-in-use", 0) or 0, "keys-in-use"),
+                "error_count": _number(ipsec.get("error-count", 0) or 0, "error-count"),
                 "max_seq_number": ipsec.get("max-seq-number", ""),
                 "decrypt_interfaces": list(ipsec.get("decrypt-interfaces") or []),
             },
@@ -75,7 +91,7 @@ def parse_encrypt_status(text):
         elif key == "public key" and interfaces:
             interfaces[-1]["public_key"] = value
         elif key == "number of peers" and interfaces:
-            interfaces[-1]["peer_count"] = int(value)
+            interfaces[-1]["peer_count"] = _number(value, "Number of peers")
     ipsec = None
     if mode == "ipsec":
         keys = re.search(r"^\s*Keys in use:\s*(\d+)", text, re.M)
@@ -104,21 +120,47 @@ def parse_wg_dump(text):
     if len(head) != 4:
         raise ParseError("wg dump interface line has %d fields, expected 4" % len(head))
     peers = []
-    for line in lines[1:]:
+    for number, line in enumerate(lines[1:], start=2):
         f = line.split("\t")
         if len(f) != 8:
-            raise ParseError("wg dump peer line has %d fields, expected 8" % len(f))
+            raise ParseError("wg dump peer line has %d fields, expected 8 (line %d)" % (len(f), number))
+        where = "wg dump line %d: " % number
         peers.append({
             "public_key": f[0],
             "endpoint": None if f[2] == "(none)" else f[2],
             "allowed_ips": [] if f[3] == "(none)" else f[3].split(","),
-            "latest_handshake": int(f[4]),
-            "rx_bytes": int(f[5]),
-            "tx_bytes": int(f[6]),
-            "persistent_keepalive": None if f[7] == "off" else int(f[7]),
+            "latest_handshake": _number(f[4], where + "latest-handshake"),
+            "rx_bytes": _number(f[5], where + "transfer-rx"),
+            "tx_bytes": _number(f[6], where + "transfer-tx"),
+            "persistent_keepalive": None if f[7] == "off" else _number(f[7], where + "persistent-keepalive", 0, 65535),
         })
-    return {"public_key": head[1], "listen_port": int(head[2]),
+    return {"public_key": head[1], "listen_port": _number(head[2], "wg dump line 1: listen-port", 0, 65535),
             "fwmark": None if head[3] == "off" else head[3], "peers": peers}
+
+
+IFNAME_RE = re.compile(r"^[^/\s:]{1,15}$")  # Linux interface names: at most 15 bytes, no '/', ':' or space
+INT_LIMITS = {  # option: (lowest, highest, what it means)
+    "expected_peers": (0, 100000, "the number of nodes minus one"),
+    "listen_port": (1, 65535, "a UDP port"),
+    "stale_handshake_seconds": (0, 10 ** 9, "seconds (0: every peer counts as stale)"),
+    "exec_concurrency": (1, 1000, "parallel execs"),
+}
+
+
+def check_module_params(params):
+    """ValueError naming the first option of cilium_encryption_info that cannot work (checked before any read)."""
+    interface = params.get("interface")
+    if not isinstance(interface, str) or not IFNAME_RE.match(interface) or interface in (".", ".."):
+        raise ValueError("interface %r is not a network interface name (1 to 15 characters, no '/', ':' or spaces)"
+                         % (interface,))
+    for option, (low, high, meaning) in sorted(INT_LIMITS.items()):
+        value = params.get(option)
+        if value is not None and not low <= value <= high:
+            raise ValueError("%s %d is out of range: give %s, %d to %d" % (option, value, meaning, low, high))
+    for option in ("namespace", "agent_selector", "agent_container", "context"):
+        value = params.get(option)
+        if value is not None and not value.strip():
+            raise ValueError("%s is empty: give a value or leave the option out" % option)
 
 
 def udp_port_listening(proc_net_udp_texts, port):

@@ -9,13 +9,61 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import re
 
-from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import segment
+from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import (
+    InputError, check_http_url, check_not_empty, segment)
 
 API = "/api/v1"
 # AnsibleModule rules of the modules that accept either auth Gitea offers: a token, or a user with its password.
 AUTH_RULES = dict(required_together=[("username", "password")], required_one_of=[("token", "username")])
 FIELDS = ("description", "private", "default_branch")
+# Gitea's rule for user, organisation and repository names: letters, digits, '-', '_' and '.', not '.' or '..'.
+NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+
+# --- option checks (before any request) -----------------------------------------------------------------------------
+
+def check_gitea_name(value, option):
+    if not isinstance(value, str) or not NAME_RE.match(value) or value in (".", ".."):
+        raise InputError("%s %r is not a Gitea name: use letters, digits, '-', '_' and '.' (at most 100 characters)"
+                         % (option, value))
+    return value
+
+
+def check_repo_file_path(value, option="path"):
+    """A path inside a repository: segments separated by '/', none empty, '.' or '..'."""
+    parts = value.strip("/").split("/") if isinstance(value, str) else [""]
+    if any(part in ("", ".", "..") or part.strip() != part for part in parts):
+        raise InputError("%s %r is not a file path in a repository: give segments separated by '/', without empty, "
+                         "'.' or '..' segments or surrounding spaces" % (option, value))
+    return "/".join(parts)
+
+
+def check_repo_params(params):
+    check_gitea_name(params["owner"], "owner")
+    check_gitea_name(params["name"], "name")
+    check_not_empty(params, ("default_branch",))
+
+
+def check_file_params(params):
+    check_gitea_name(params["owner"], "owner")
+    check_gitea_name(params["repo"], "repo")
+    check_repo_file_path(params["path"])
+    check_not_empty(params, ("branch", "commit_message"))
+
+
+def check_hook_params(params):
+    check_gitea_name(params["owner"], "owner")
+    check_gitea_name(params["repo"], "repo")
+    check_http_url(params["hook_url"], "hook_url", allow_query=True)
+    check_not_empty(params, ("events", "branch_filter"))
+
+
+def check_token_params(params):
+    check_not_empty(params, ("name", "user", "scopes"))
+    if params.get("user") is not None:
+        check_gitea_name(params["user"], "user")
 
 
 def repo_path(owner, name):
@@ -106,6 +154,10 @@ def file_state(entry):
     """(text, sha) of a file entry from the contents API, or (None, None)."""
     if entry is None:
         return None, None
+    if isinstance(entry, list):  # the contents API lists a directory
+        raise ValueError("it is a directory, not a file")
+    if not isinstance(entry, dict):
+        raise ValueError("the contents API answered %r, not a file entry" % (entry,))
     if entry.get("type") != "file":
         raise ValueError("%s is a %s, not a file" % (entry.get("path"), entry.get("type")))
     return base64.b64decode(entry.get("content") or "").decode("utf-8"), entry.get("sha")

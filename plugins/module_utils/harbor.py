@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Harbor v2.0 API: projects (public flag, storage quota) and project robot accounts (scoped permissions).
 Read the current state, compare it with the wanted one, plan the calls, apply them; writes happen only when the
-plan is not empty and never in check mode."""
+plan is not empty and never in check mode. A robot whose secret file is missing gets a new secret
+(PATCH /robots/{id}, Harbor's RefreshSec: an empty body makes Harbor generate one and return it once)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -15,6 +16,10 @@ API = "/api/v2.0"
 _UNITS = {"": 1, "B": 1, "K": 1000, "M": 1000 ** 2, "G": 1000 ** 3, "T": 1000 ** 4,
           "Ki": 1024, "Mi": 1024 ** 2, "Gi": 1024 ** 3, "Ti": 1024 ** 4}
 ROBOT_ACTIONS = ("push", "pull", "delete", "list", "read", "create", "stop")
+# Harbor's own rule for project and robot names (lower case, digits, '.', '_' or '-' between them).
+NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+MAX_STORAGE = 2 ** 63 - 1  # Harbor keeps quotas as int64 bytes
+MAX_DURATION = 2 ** 31 - 2  # Harbor accepts -1 <= duration < MaxInt32 days
 
 
 class HarborError(ValueError):
@@ -29,7 +34,26 @@ def parse_size(value):
     m = re.match(r"^([0-9]+)\s*([KMGT]i?|B)?$", text)
     if not m:
         raise HarborError("storage_limit %r is not a size (e.g. 10Gi, 500M, -1 for no limit)" % (value,))
-    return int(m.group(1)) * _UNITS[m.group(2) or ""]
+    size = int(m.group(1)) * _UNITS[m.group(2) or ""]
+    if size > MAX_STORAGE:
+        raise HarborError("storage_limit %r is larger than Harbor can store (%d bytes); give a smaller size or -1 "
+                          "for no limit" % (value, MAX_STORAGE))
+    return size
+
+
+def check_name(value, option):
+    """Project and robot names as Harbor accepts them; HarborError before any call otherwise."""
+    if not isinstance(value, str) or not NAME_RE.match(value) or len(value) > 255:
+        raise HarborError("%s %r is not a Harbor name: use lower-case letters and digits, with '.', '_' or '-' "
+                          "between them (at most 255 characters)" % (option, value))
+    return value
+
+
+def check_duration(value):
+    if isinstance(value, bool) or not isinstance(value, int) or not -1 <= value <= MAX_DURATION:
+        raise HarborError("duration %r is out of range: give the days until the robot expires (1 to %d), 0 for "
+                          "Harbor's default or -1 for never" % (value, MAX_DURATION))
+    return value
 
 
 # --- projects ------------------------------------------------------------------------------------------------------
@@ -134,24 +158,37 @@ def robot_state(robot):
             "permissions": access_set(robot.get("permissions")), "disabled": bool(robot.get("disable"))}
 
 
-def plan_robot(current, wanted, state):
+def plan_robot(current, wanted, state, secret_missing=False):
+    """Calls to make. secret_missing: the robot's secret is wanted in a file that is missing or empty; Harbor cannot
+    show an existing secret again, so an existing robot gets a new one ('refresh')."""
     if state == "absent":
         return [("delete", None)] if current else []
     if current is None:
         return [("create", None)]
+    plan = []
     if (access_set(wanted["permissions"]) != current["permissions"]
             or (wanted.get("description") is not None and wanted["description"] != current["description"])):
-        return [("update", None)]
-    return []
+        plan.append(("update", None))
+    if secret_missing:
+        plan.append(("refresh", None))
+    return plan
+
+
+def plan_gives_secret(plan):
+    """Whether applying ``plan`` returns a secret to keep (a robot created, or its secret regenerated)."""
+    return any(action in ("create", "refresh") for action, _value in plan)
 
 
 def apply_robot(client, robot, wanted, plan):
-    """The created robot (with its secret, shown by Harbor only now) or None."""
+    """{name, secret} of a robot created or whose secret was regenerated (Harbor shows a secret only then), or
+    None."""
+    result = None
     for action, _value in plan:
         if action == "create":
-            return client.request("POST", API + "/robots", {
+            created = client.request("POST", API + "/robots", {
                 "name": wanted["name"], "description": wanted.get("description") or "", "level": "project",
                 "duration": wanted.get("duration", -1), "disable": False, "permissions": wanted["permissions"]})
+            result = {"name": (created or {}).get("name"), "secret": (created or {}).get("secret")}
         if action == "delete":
             client.request("DELETE", API + "/robots/%s" % robot["id"])
         if action == "update":
@@ -159,4 +196,9 @@ def apply_robot(client, robot, wanted, plan):
             if wanted.get("description") is not None:
                 body["description"] = wanted["description"]
             client.request("PUT", API + "/robots/%s" % robot["id"], body)
-    return None
+        if action == "refresh":
+            refreshed = client.request("PATCH", API + "/robots/%s" % robot["id"], {})
+            result = {"name": robot["name"], "secret": (refreshed or {}).get("secret")}
+    if result is not None and not result["secret"]:
+        raise HarborError("Harbor answered without the robot's secret; delete the robot in Harbor and run again")
+    return result

@@ -41,10 +41,38 @@ def secret_ref(key, prefix):
 
 
 def parse_get_json(text):
-    """``etcdctl get --prefix -w json`` -> [(key str, value bytes)]."""
-    doc = json.loads(text or "{}")
-    return [(base64.b64decode(kv["key"]).decode("utf-8", "replace"), base64.b64decode(kv.get("value", "")))
-            for kv in doc.get("kvs") or []]
+    """``etcdctl get --prefix -w json`` -> [(key str, value bytes)]; ValueError for anything else."""
+    try:
+        doc = json.loads(text or "{}")
+    except ValueError as exc:
+        raise ValueError("not JSON (%s): %r" % (exc, (text or "")[:200]))
+    kvs = doc.get("kvs") if isinstance(doc, dict) else None
+    if not isinstance(doc, dict) or not isinstance(kvs or [], list):
+        raise ValueError("expected an object with a 'kvs' list: %r" % (text or "")[:200])
+    pairs = []
+    for number, kv in enumerate(kvs or []):
+        if not isinstance(kv, dict) or not isinstance(kv.get("key"), str) or not isinstance(kv.get("value", ""), str):
+            raise ValueError("kvs[%d] is not an object with a base64 'key' (and 'value')" % number)
+        try:
+            pairs.append((base64.b64decode(kv["key"], validate=True).decode("utf-8", "replace"),
+                          base64.b64decode(kv.get("value", ""), validate=True)))
+        except (TypeError, ValueError) as exc:  # binascii.Error is a ValueError
+            raise ValueError("kvs[%d] is not base64 (%s)" % (number, exc))
+    return pairs
+
+
+def check_params(params):
+    """ValueError naming the first option of secret_encryption_info that cannot work."""
+    prefix = params.get("prefix")
+    if not isinstance(prefix, str) or not prefix.startswith("/") or len(prefix.strip("/")) == 0:
+        raise ValueError("prefix %r is not an etcd key prefix: give the API server's Secrets prefix, e.g. "
+                         "/registry/secrets/ (never '' or '/', which would read all of etcd)" % (prefix,))
+    timeout = params.get("timeout")
+    if not 1 <= timeout <= 3600:
+        raise ValueError("timeout %d is out of range: give the seconds etcdctl may take, 1 to 3600" % timeout)
+    for option in ("expected_provider", "expected_key"):
+        if params.get(option) is not None and not params[option].strip():
+            raise ValueError("%s is empty: give a value or leave the option out" % option)
 
 
 def report(pairs, prefix, expected_provider=None, expected_key=None):

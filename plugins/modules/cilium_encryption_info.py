@@ -22,6 +22,10 @@ description:
     JSON form is refused) through the Kubernetes API - one node list, one pod list, then one exec per agent
     pod in bounded parallel (O(exec_concurrency)). The number of API calls made is returned.
   - The WireGuard private key is never read into the result.
+  - Options are checked before anything is read (an interface name Linux accepts, numbers in range); output of
+    C(wg) or C(cilium-dbg) that is not what they print (a field that is not a number, a number out of range, a line
+    with the wrong number of fields) fails with one message naming the field, or, in cluster mode, marks that node
+    as failed with the reason.
 author:
   - aiinfra.cluster contributors (@aiinfra)
 requirements:
@@ -40,19 +44,19 @@ options:
     default: wireguard
   expected_peers:
     description:
-      - WireGuard peers this node must have (number of nodes - 1). Required with O(mode=node).
+      - WireGuard peers this node must have (number of nodes - 1, 0 to 100000). Required with O(mode=node).
       - In cluster mode it is computed from the node list.
     type: int
   interface:
-    description: The WireGuard interface Cilium creates.
+    description: The WireGuard interface Cilium creates (1 to 15 characters, no C(/), C(:) or spaces).
     type: str
     default: cilium_wg0
   listen_port:
-    description: The UDP port the interface must listen on (node mode).
+    description: The UDP port the interface must listen on (node mode), 1 to 65535.
     type: int
     default: 51871
   stale_handshake_seconds:
-    description: A peer whose latest handshake is older than this (or never happened) is reported as stale.
+    description: A peer whose latest handshake is older than this (or never happened) is reported as stale (0 to 10^9).
     type: int
     default: 300
   fail_on_stale:
@@ -82,7 +86,7 @@ options:
     type: str
     default: cilium-agent
   exec_concurrency:
-    description: How many agent pods are queried at once in cluster mode.
+    description: How many agent pods are queried at once in cluster mode, 1 to 1000.
     type: int
     default: 10
 extends_documentation_fragment:
@@ -137,8 +141,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.aiinfra.cluster.plugins.module_utils.cilium_encryption import (
-    KubernetesAgentAPI, ParseError, collect_cluster, node_report_from_wg, parse_wg_dump, udp_port_listening,
-    verdict)
+    KubernetesAgentAPI, ParseError, check_module_params, collect_cluster, node_report_from_wg, parse_wg_dump,
+    udp_port_listening, verdict)
 
 try:
     import kubernetes  # noqa: F401 pylint: disable=unused-import
@@ -195,6 +199,10 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    try:
+        check_module_params(p)
+    except ValueError as exc:
+        module.fail_json(msg="cilium_encryption_info (%s mode) on %s: %s" % (p["mode"], os.uname()[1], exc))
     if p["mode"] == "node":
         name = os.uname()[1]
         reports = {name: read_node(module, p)}

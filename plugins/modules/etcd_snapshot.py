@@ -22,6 +22,9 @@ description:
     O(data_dir) is left alone (no change), so a restore is never run twice over live data.
   - Runs etcdctl (v3 API) with argument lists and C(LC_ALL=C); works with the TLS files of kubeadm's stacked etcd
     or k3s's embedded etcd.
+  - Options are checked before etcdctl runs or a file is touched (O(snapshot_dir) and O(data_dir) not files,
+    O(prefix) a plain file name prefix, O(snapshot) a file, endpoints and TLS files usable); a bad one fails the
+    task and changes nothing. etcdctl output that is not the JSON it should be fails the task with that output.
 author:
   - aiinfra.cluster contributors (@aiinfra)
 extends_documentation_fragment:
@@ -37,14 +40,14 @@ options:
     type: path
     default: /var/backups/etcd
   prefix:
-    description: File name prefix of the snapshots.
+    description: File name prefix of the snapshots (letters, digits, C(.), C(_) and C(-); no C(/)).
     type: str
     default: etcd
   snapshot:
     description: The snapshot file (verify, restore).
     type: path
   retention:
-    description: How many snapshots prune keeps.
+    description: How many snapshots prune keeps (at least 1).
     type: int
     default: 7
   data_dir:
@@ -119,8 +122,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiinfra.cluster.plugins.module_utils.etcd import (
-    ETCD_CONNECTION_SPEC, EtcdError, base_args, data_dir_in_use, list_snapshots, parse_health, parse_snapshot_status,
-    plan_prune, quorum, restore_args, snapshot_name)
+    ETCD_CONNECTION_SPEC, EtcdError, base_args, check_snapshot_params, data_dir_in_use, list_snapshots, parse_health,
+    parse_snapshot_status, plan_prune, quorum, restore_args, snapshot_name)
 
 ENV = {"LC_ALL": "C", "ETCDCTL_API": "3"}
 
@@ -135,7 +138,7 @@ def etcdctl(module, args, what):
 
 def status_of(module, p, path):
     if not os.path.isfile(path):
-        module.fail_json(msg="Snapshot %s does not exist" % path)
+        module.fail_json(msg="Snapshot %s does not exist (or is not a file): give the path of a snapshot" % path)
     out = etcdctl(module, [p["etcdctl"], "snapshot", "status", path, "-w", "json"], "Verifying snapshot %s" % path)
     try:
         return parse_snapshot_status(out)
@@ -158,11 +161,19 @@ def save(module, p):
     path = os.path.join(p["snapshot_dir"], snapshot_name(p["prefix"], datetime.datetime.now(datetime.timezone.utc)))
     if module.check_mode:
         module.exit_json(changed=True, snapshot=path, health=health, msg="would save from %s (%s)" % (source, message))
-    if not os.path.isdir(p["snapshot_dir"]):
-        os.makedirs(p["snapshot_dir"], 0o700)
+    try:
+        if not os.path.isdir(p["snapshot_dir"]):
+            os.makedirs(p["snapshot_dir"], 0o700)
+    except OSError as exc:
+        module.fail_json(msg="Could not create snapshot_dir %s (%s): create it or give another directory"
+                         % (p["snapshot_dir"], exc))
     single = base_args(p["etcdctl"], [source], p["cacert"], p["cert"], p["key"], command_timeout=120)
     etcdctl(module, single + ["snapshot", "save", path], "Saving a snapshot from %s" % source)
-    os.chmod(path, 0o600)  # a snapshot holds every Secret of the cluster
+    try:
+        os.chmod(path, 0o600)  # a snapshot holds every Secret of the cluster
+    except OSError as exc:
+        module.fail_json(msg="etcdctl reported snapshot %s saved, but it cannot be made private (%s): check %s"
+                         % (path, exc, p["snapshot_dir"]))
     module.exit_json(changed=True, snapshot=path, status=status_of(module, p, path), health=health,
                      msg="saved from %s (%s)" % (source, message))
 
@@ -191,6 +202,10 @@ def main():
     )
     p = module.params
     cmd = p["command"]
+    try:
+        check_snapshot_params(p)
+    except EtcdError as exc:
+        module.fail_json(msg="etcd_snapshot %s: %s. Nothing was changed." % (cmd, exc))
     if cmd in ("save", "verify", "restore"):  # list and prune only read and delete files (also on the controller)
         binary = module.get_bin_path(p["etcdctl"]) if not os.path.isabs(p["etcdctl"]) else p["etcdctl"]
         if binary is None:
@@ -201,7 +216,11 @@ def main():
         save(module, p)
     if cmd == "verify":
         module.exit_json(changed=False, snapshot=p["snapshot"], status=status_of(module, p, p["snapshot"]))
-    existing = list_snapshots(os.listdir(p["snapshot_dir"]) if os.path.isdir(p["snapshot_dir"]) else [], p["prefix"])
+    try:
+        existing = list_snapshots(os.listdir(p["snapshot_dir"]) if os.path.isdir(p["snapshot_dir"]) else [],
+                                  p["prefix"])
+    except OSError as exc:
+        module.fail_json(msg="Could not list snapshot_dir %s (%s): fix its permissions" % (p["snapshot_dir"], exc))
     if cmd == "list":
         module.exit_json(changed=False, snapshots=[os.path.join(p["snapshot_dir"], s) for s in existing])
     if cmd == "prune":
@@ -211,7 +230,13 @@ def main():
             module.fail_json(msg=str(exc))
         if not module.check_mode:
             for name in doomed:
-                os.unlink(os.path.join(p["snapshot_dir"], name))
+                try:
+                    os.unlink(os.path.join(p["snapshot_dir"], name))
+                except OSError as exc:
+                    module.fail_json(msg="Could not delete snapshot %s (%s); snapshots deleted before it: %s"
+                                     % (os.path.join(p["snapshot_dir"], name), exc,
+                                        ", ".join(doomed[:doomed.index(name)]) or "none"),
+                                     changed=name != doomed[0])
         kept = [s for s in existing if s not in doomed]
         module.exit_json(changed=bool(doomed), deleted=[os.path.join(p["snapshot_dir"], s) for s in doomed],
                          snapshots=[os.path.join(p["snapshot_dir"], s) for s in kept])

@@ -81,8 +81,9 @@ plan:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiinfra.cluster.plugins.module_utils.gitea import (
-    AUTH_RULES, apply_file, contents_path, file_state, plan_file)
-from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import REST_SPEC, ApiError, RestClient
+    AUTH_RULES, apply_file, check_file_params, contents_path, file_state, plan_file)
+from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import (
+    REST_SPEC, ApiError, InputError, client_or_fail, safe_url)
 
 
 def main():
@@ -96,8 +97,13 @@ def main():
         **AUTH_RULES
     )
     p = module.params
-    client = RestClient.from_params(p, token_scheme="token")
     target = "%s/%s:%s" % (p["owner"], p["repo"], p["path"])
+    what = "Gitea file %s at %s" % (target, safe_url(p["url"]))
+    client = client_or_fail(module, what, token_scheme="token")
+    try:
+        check_file_params(p)
+    except InputError as exc:
+        module.fail_json(msg="%s: %s. Nothing was changed." % (what, exc))
     try:
         query = {"ref": p["branch"]} if p["branch"] else None
         current, sha = file_state(client.get(contents_path(p["owner"], p["repo"], p["path"]), query, missing_ok=True))
@@ -107,9 +113,9 @@ def main():
             wanted["message"] = p["commit_message"] or "%s %s (aiinfra.cluster)" % (plan[0].capitalize(), p["path"])
             apply_file(client, wanted, plan, sha)
     except ApiError as exc:
-        module.fail_json(msg="Gitea file %s at %s: %s" % (target, p["url"], exc), status=exc.status, body=exc.body)
+        module.fail_json(msg="%s: %s" % (what, exc), status=exc.status, body=exc.body)
     except ValueError as exc:
-        module.fail_json(msg="Gitea file %s at %s: %s; choose another path." % (target, p["url"], exc))
+        module.fail_json(msg="%s: %s; choose another path." % (what, exc))
     result = dict(changed=bool(plan), plan=plan,
                   file={"owner": p["owner"], "repo": p["repo"], "path": p["path"], "branch": p["branch"],
                         "present": p["state"] == "present"})

@@ -86,8 +86,9 @@ plan:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiinfra.cluster.plugins.module_utils.gitea import (
-    AUTH_RULES, API, FIELDS, apply_repo, plan_repo, repo_path, repo_state)
-from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import REST_SPEC, ApiError, RestClient, plan_result
+    AUTH_RULES, API, FIELDS, apply_repo, check_repo_params, plan_repo, repo_path, repo_state)
+from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import (
+    REST_SPEC, ApiError, InputError, client_or_fail, plan_result, safe_url)
 
 
 def main():
@@ -100,7 +101,12 @@ def main():
         **AUTH_RULES
     )
     p = module.params
-    client = RestClient.from_params(p, token_scheme="token")
+    what = "Gitea repository %s/%s at %s" % (p["owner"], p["name"], safe_url(p["url"]))
+    client = client_or_fail(module, what, token_scheme="token")
+    try:
+        check_repo_params(p)
+    except InputError as exc:
+        module.fail_json(msg="%s: %s. Nothing was changed." % (what, exc))
     wanted = {k: p[k] for k in ("owner", "name", "description", "private", "auto_init", "default_branch")}
     repo = None
     try:
@@ -110,7 +116,7 @@ def main():
             login = client.get(API + "/user")["login"] if plan[0][0] == "create" else None
             repo = apply_repo(client, wanted, plan, login)
     except ApiError as exc:
-        module.fail_json(msg="Gitea repository %s/%s at %s: %s" % (p["owner"], p["name"], p["url"], exc),
+        module.fail_json(msg="%s: %s" % (what, exc),
                          status=exc.status, body=exc.body)
     if p["state"] == "absent":
         after = None

@@ -19,6 +19,9 @@ description:
     characters of each token to compare with). It is replaced (deleted and created again) when its scopes differ or
     when O(dest) is missing or holds another token, since the secret cannot be read back.
   - Gitea only lets a user create tokens with basic authentication (O(username) and O(password)), not with a token.
+  - The new secret goes to a temporary file (mode 0600) in the directory of O(dest), opened before Gitea is called
+    and renamed over O(dest) once written. O(dest) that is a directory, or whose directory is missing or not
+    writable, fails the task before anything is changed.
 author:
   - aiinfra.cluster contributors (@aiinfra)
 options:
@@ -79,20 +82,12 @@ plan:
   elements: list
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiinfra.cluster.plugins.module_utils.gitea import (
-    apply_token, find_token, plan_token, tokens_path)
+    apply_token, check_token_params, find_token, plan_token, tokens_path)
 from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import (
-    REST_SPEC, ApiError, RestClient, plan_result, write_secret)
-
-
-def read_stored(path):
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return f.read().strip()
+    REST_SPEC, ApiError, InputError, SecretWriteError, StagedSecret, check_secret_dest, client_or_fail, plan_result,
+    read_secret, safe_url)
 
 
 def main():
@@ -110,19 +105,33 @@ def main():
         module.fail_json(msg="Gitea token %s: Gitea creates tokens only for basic authentication; set username and "
                              "password." % p["name"])
     user = p["user"] or p["username"]
-    client = RestClient.from_params(dict(p, token=None))
+    what = "Gitea token %s of user %s at %s" % (p["name"], user, safe_url(p["url"]))
+    client = client_or_fail(module, what, params=dict(p, token=None))
     wanted = {"name": p["name"], "scopes": sorted(p["scopes"])}
-    stored = read_stored(p["dest"])
+    stored = None
+    try:
+        check_token_params(p)
+        if p["state"] == "present":  # with absent, dest is left alone
+            check_secret_dest(p["dest"], check_mode=module.check_mode)
+            stored = read_secret(p["dest"])
+    except InputError as exc:
+        module.fail_json(msg="%s: %s. Nothing was changed." % (what, exc))
     try:
         current = find_token(client.get(tokens_path(user), {"limit": 50}), p["name"])
         plan = plan_token(current, wanted, p["state"], stored)
-        if plan and not module.check_mode:
-            secret = apply_token(client, user, wanted, plan)
-            if secret:
-                write_secret(p["dest"], secret)
+        if plan and p["state"] == "present" and not module.check_mode:
+            # the file is opened before the old token is deleted, and the new one renamed into place after
+            with StagedSecret(p["dest"]) as staged:
+                staged.commit(apply_token(client, user, wanted, plan))
+        elif plan and not module.check_mode:
+            apply_token(client, user, wanted, plan)
+    except InputError as exc:
+        module.fail_json(msg="%s: %s. Nothing was changed." % (what, exc))
+    except SecretWriteError as exc:
+        module.fail_json(msg="%s: the token was created in Gitea but %s. Fix dest and run again: the token is "
+                             "then replaced and written." % (what, exc))
     except ApiError as exc:
-        module.fail_json(msg="Gitea token %s of user %s at %s: %s" % (p["name"], user, p["url"], exc),
-                         status=exc.status, body=exc.body)
+        module.fail_json(msg="%s: %s" % (what, exc), status=exc.status, body=exc.body)
     before = None if current is None else {
         "name": current["name"], "scopes": sorted(current.get("scopes") or []),
         "stored": bool(stored) and stored.endswith(current.get("token_last_eight") or "\0")}

@@ -95,8 +95,9 @@ plan:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiinfra.cluster.plugins.module_utils.gitea import (
-    AUTH_RULES, HOOK_FIELDS, apply_hook, find_hook, hooks_path, plan_hook)
-from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import REST_SPEC, ApiError, RestClient, plan_result
+    AUTH_RULES, HOOK_FIELDS, apply_hook, check_hook_params, find_hook, hooks_path, plan_hook)
+from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import (
+    REST_SPEC, ApiError, InputError, client_or_fail, plan_result, safe_url)
 
 TYPES = ["gitea", "gogs", "slack", "discord", "dingtalk", "telegram", "msteams", "feishu", "matrix", "wechatwork",
          "packagist"]
@@ -116,7 +117,13 @@ def main():
         **AUTH_RULES
     )
     p = module.params
-    client = RestClient.from_params(p, token_scheme="token")
+    what = "Gitea webhook of %s/%s to %s at %s" % (
+        p["owner"], p["repo"], safe_url(p["hook_url"]), safe_url(p["url"]))
+    client = client_or_fail(module, what, token_scheme="token")
+    try:
+        check_hook_params(p)
+    except InputError as exc:
+        module.fail_json(msg="%s: %s. Nothing was changed." % (what, exc))
     wanted = dict((k, p[k]) for k in ("owner", "repo", "type", "content_type", "active", "branch_filter", "secret"))
     wanted.update(url=p["hook_url"], events=sorted(p["events"]))
     try:
@@ -125,8 +132,7 @@ def main():
         if plan and not module.check_mode:
             apply_hook(client, wanted, current, plan)
     except ApiError as exc:
-        module.fail_json(msg="Gitea webhook of %s/%s to %s at %s: %s" % (p["owner"], p["repo"], p["hook_url"],
-                                                                         p["url"], exc),
+        module.fail_json(msg="%s: %s" % (what, exc),
                          status=exc.status, body=exc.body)
     before = None if current is None else dict((k, current[k]) for k in ("url",) + HOOK_FIELDS)
     after = None if p["state"] == "absent" else dict((k, wanted[k]) for k in ("url",) + HOOK_FIELDS)

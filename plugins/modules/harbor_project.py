@@ -75,8 +75,9 @@ plan:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiinfra.cluster.plugins.module_utils.harbor import (
-    HarborError, apply_project, find_project, parse_size, plan_project, project_quota, project_state)
-from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import REST_SPEC, ApiError, RestClient, plan_result
+    HarborError, apply_project, check_name, find_project, parse_size, plan_project, project_quota, project_state)
+from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import (
+    REST_SPEC, ApiError, client_or_fail, plan_result, safe_url)
 
 
 def main():
@@ -89,10 +90,15 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    client = RestClient.from_params(p)
+    what = "Harbor project %s at %s" % (p["name"], safe_url(p["url"]))
+    client = client_or_fail(module, what)
     try:
+        check_name(p["name"], "name")
         wanted = {"name": p["name"], "public": p["public"], "auto_scan": p["auto_scan"],
                   "storage_limit": parse_size(p["storage_limit"]) if p["storage_limit"] is not None else None}
+    except HarborError as exc:
+        module.fail_json(msg="%s: %s. Nothing was changed." % (what, exc))
+    try:
         project = find_project(client, p["name"])
         quota = project_quota(client, project)
         before = project_state(project, quota)
@@ -100,7 +106,7 @@ def main():
         if plan and not module.check_mode:
             apply_project(client, project, quota, wanted, plan)
     except (ApiError, HarborError) as exc:
-        module.fail_json(msg="Harbor project %s at %s: %s" % (p["name"], p["url"], exc),
+        module.fail_json(msg="%s: %s" % (what, exc),
                          status=getattr(exc, "status", None), body=getattr(exc, "body", None))
     if p["state"] == "absent":
         after = None

@@ -16,6 +16,13 @@ description:
   - Creates, updates (permissions, description) or deletes a project-level robot account.
   - Harbor shows a robot's secret only when it is created. The module returns it then (run the task with
     C(no_log), or set O(secret_dest) to have it written to a file with mode 0600 instead) and never again.
+  - With O(secret_dest), the secret goes first to a temporary file (mode 0600) in the same directory, opened before
+    Harbor is asked for it and renamed over O(secret_dest) once it is written. When the robot exists and
+    O(secret_dest) is missing or empty (a lost file, or an earlier run that could not write it), the module has
+    Harbor generate a new secret for the robot (C(PATCH /api/v2.0/robots/{id})) and writes that one; the old secret
+    stops working.
+  - Options are checked before any call (an http or https O(url), names as Harbor accepts them, O(secret_dest) a
+    file in a writable directory); a bad one fails the task and changes nothing.
 author:
   - aiinfra.cluster contributors (@aiinfra)
 options:
@@ -37,7 +44,7 @@ options:
     description: Description. Left as it is when not set.
     type: str
   duration:
-    description: Days until the robot expires on creation; V(-1) never.
+    description: Days until the robot expires on creation; V(-1) never, V(0) Harbor's default.
     type: int
     default: -1
   state:
@@ -49,16 +56,20 @@ options:
     description:
       - File to write the secret to on creation (mode 0600), on the host the module runs on. When set, the secret
         is not returned.
+      - When the robot exists and this file is missing or empty, the robot's secret is regenerated and written here.
+      - Its directory must exist. Left alone with O(state=absent).
     type: path
 extends_documentation_fragment:
   - aiinfra.cluster.rest
 attributes:
   check_mode:
     support: full
-    description: Reads the robot and returns the plan and the diff; writes nothing.
+    description: Reads the robot and O(secret_dest) and returns the plan and the diff (a secret to regenerate is the
+      step C(refresh)); writes nothing.
   diff_mode:
     support: full
-    description: Before and after of the name, description and permissions (never the secret).
+    description: Before and after of the name, description, permissions and, with O(secret_dest), whether the file
+      holds the secret (never the secret).
 """
 
 EXAMPLES = r"""
@@ -76,7 +87,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 robot:
-  description: Name, description and permissions (C([project, resource, action]) triples) after the change.
+  description:
+    - Name, description and permissions (C([project, resource, action]) triples) after the change; with
+      O(secret_dest) also C(secret_stored).
   returned: always
   type: dict
 secret:
@@ -84,18 +97,23 @@ secret:
   returned: when created without secret_dest
   type: str
 plan:
-  description: The calls made (or that would be made in check mode).
+  description:
+    - The calls made (or that would be made in check mode) - C(create), C(update), C(delete), C(refresh) (a new
+      secret for an existing robot whose O(secret_dest) is missing).
   returned: always
   type: list
   elements: list
 """
 
+from contextlib import nullcontext
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiinfra.cluster.plugins.module_utils.harbor import (
-    HarborError, access_set, apply_robot, find_project, find_robot, plan_robot, robot_state, wanted_permissions)
+    HarborError, access_set, apply_robot, check_duration, check_name, find_project, find_robot, plan_gives_secret,
+    plan_robot, robot_state, wanted_permissions)
 from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import (
-    REST_SPEC, ApiError, RestClient, plan_result, write_secret)
+    REST_SPEC, ApiError, InputError, SecretWriteError, StagedSecret, check_secret_dest, client_or_fail, plan_result,
+    read_secret, safe_url)
 
 
 def main():
@@ -110,37 +128,58 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    client = RestClient.from_params(p)
-    created = None
+    what = "Harbor robot %s in project %s at %s" % (p["name"], p["project"], safe_url(p["url"]))
+    client = client_or_fail(module, what)
+    dest = p["secret_dest"] if p["state"] == "present" else None
+    done = None
     try:
+        check_name(p["name"], "name")
+        check_name(p["project"], "project")
+        check_duration(p["duration"])
         wanted = {"name": p["name"], "description": p["description"], "duration": p["duration"],
                   "permissions": wanted_permissions(p["project"], p["actions"])}
+        if dest is not None:
+            check_secret_dest(dest, "secret_dest", module.check_mode)
+        stored = read_secret(dest, "secret_dest") if dest is not None else None
+    except (InputError, HarborError) as exc:
+        module.fail_json(msg="%s: %s. Nothing was changed." % (what, exc))
+    try:
         project = find_project(client, p["project"])
         if project is None:
             if p["state"] == "absent":
                 module.exit_json(changed=False, robot=None, plan=[])
             module.fail_json(msg="Harbor project %s does not exist at %s: create it first (harbor_project)"
-                             % (p["project"], p["url"]))
+                             % (p["project"], safe_url(p["url"])))
         robot = find_robot(client, project["project_id"], p["project"], p["name"])
         before = robot_state(robot)
-        plan = plan_robot(before, wanted, p["state"])
+        plan = plan_robot(before, wanted, p["state"], secret_missing=dest is not None and not stored)
         if plan and not module.check_mode:
-            created = apply_robot(client, robot, wanted, plan)
+            # The file the secret goes to is opened before Harbor makes the secret, and renamed into place after.
+            with StagedSecret(dest, "secret_dest") if dest and plan_gives_secret(plan) else nullcontext() as staged:
+                done = apply_robot(client, robot, wanted, plan)
+                if done is not None and staged is not None:
+                    staged.commit(done["secret"])
+    except InputError as exc:
+        module.fail_json(msg="%s: %s. Nothing was changed." % (what, exc))
+    except SecretWriteError as exc:
+        module.fail_json(msg="%s: the robot's new secret was made in Harbor but %s. Fix secret_dest and run again: "
+                             "the robot is kept and gets a new secret, written then." % (what, exc))
     except (ApiError, HarborError) as exc:
-        module.fail_json(msg="Harbor robot %s in project %s at %s: %s" % (p["name"], p["project"], p["url"], exc),
+        module.fail_json(msg="%s: %s" % (what, exc),
                          status=getattr(exc, "status", None), body=getattr(exc, "body", None))
     if p["state"] == "absent":
         after = None
     else:
-        after = {"name": (created or {}).get("name") or (before or {}).get("name") or "robot$%s+%s" % (p["project"], p["name"]),
+        after = {"name": (done or {}).get("name") or (before or {}).get("name") or "robot$%s+%s" % (p["project"], p["name"]),
                  "description": p["description"] if p["description"] is not None else (before or {}).get("description", ""),
                  "permissions": access_set(wanted["permissions"]), "disabled": False}
+        if dest is not None:
+            after["secret_stored"] = True
+    if before is not None and dest is not None:
+        before = dict(before, secret_stored=bool(stored))
     result = plan_result("robot", plan, before, after, module._diff)
-    if created and created.get("secret"):
-        if p["secret_dest"]:
-            write_secret(p["secret_dest"], created["secret"])
-        else:
-            result["secret"] = created["secret"]
+    if done is not None and dest is None:
+        result["secret"] = done["secret"]
     module.exit_json(**result)
 
 

@@ -18,11 +18,14 @@ description:
   - Fails when any Secret is stored in clear (unless O(fail_on_plaintext=false)), or, when given, is encrypted with
     another provider than O(expected_provider) or another key than O(expected_key) (a rotation not yet rewritten).
   - Secret values are never returned; only namespaces, names, providers and key names.
+  - Options are checked before etcdctl runs (O(prefix) an absolute key prefix other than C(/), O(timeout) 1 to
+    3600, endpoints and TLS files usable), and etcdctl output that is not the JSON it should be fails the task with
+    one message naming the command.
 author:
   - aiinfra.cluster contributors (@aiinfra)
 options:
   prefix:
-    description: Where the API server keeps Secrets in etcd.
+    description: Where the API server keeps Secrets in etcd (starts with C(/); C(/) alone would read all of etcd).
     type: str
     default: /registry/secrets/
   expected_provider:
@@ -36,7 +39,7 @@ options:
     type: bool
     default: true
   timeout:
-    description: Seconds etcdctl may take to read the Secrets.
+    description: Seconds etcdctl may take to read the Secrets, 1 to 3600.
     type: int
     default: 30
 extends_documentation_fragment:
@@ -84,8 +87,10 @@ problems:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.aiinfra.cluster.plugins.module_utils.etcd import ETCD_CONNECTION_SPEC, base_args
-from ansible_collections.aiinfra.cluster.plugins.module_utils.secret_encryption import parse_get_json, report
+from ansible_collections.aiinfra.cluster.plugins.module_utils.etcd import (
+    ETCD_CONNECTION_SPEC, EtcdError, base_args, check_connection)
+from ansible_collections.aiinfra.cluster.plugins.module_utils.secret_encryption import (
+    check_params, parse_get_json, report)
 
 
 def main():
@@ -102,6 +107,12 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    try:
+        check_params(p)
+        check_connection(p)
+    except (ValueError, EtcdError) as exc:
+        where = ",".join(str(e) for e in p["endpoints"] or []) or "no endpoints"
+        module.fail_json(msg="secret_encryption_info on %s: %s. Nothing was read." % (where, exc))
     binary = p["etcdctl"] if os.path.isabs(p["etcdctl"]) else module.get_bin_path(p["etcdctl"])
     if binary is None:
         module.fail_json(msg="%s not found on this host: install etcd-client" % p["etcdctl"])
@@ -114,7 +125,8 @@ def main():
     try:
         pairs = parse_get_json(out)
     except ValueError as exc:
-        module.fail_json(msg="Could not parse etcdctl's JSON output: %s" % exc)
+        module.fail_json(msg="Could not parse the output of 'etcdctl get --prefix %s -w json' from %s: %s"
+                             % (p["prefix"], ",".join(p["endpoints"]), exc), rc=rc, stdout=out[:2000], stderr=err)
     result = report(pairs, p["prefix"], p["expected_provider"], p["expected_key"])
     if result["problems"] and p["fail_on_plaintext"]:
         module.fail_json(msg="%d of %d Secrets are not stored as expected: %s" % (

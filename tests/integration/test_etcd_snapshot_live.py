@@ -87,6 +87,23 @@ def test_prune_keeps_newest(cluster, tmp_path):
     assert out["changed"] is False
 
 
+def test_bad_input_against_the_real_cluster(cluster, tmp_path):
+    """Issue 16: snapshot_dir that is a file crashed save (FileExistsError) and made list report no snapshots; now
+    each is one clear failure, before etcdctl runs and with nothing written."""
+    (tmp_path / "file").write_text("not a directory\n")
+    for command in ("save", "list", "prune"):
+        args = snap_args(cluster, tmp_path, command=command, snapshot_dir=str(tmp_path / "file"))
+        rc, out = run_module("etcd_snapshot", args)
+        assert rc == 1 and out["failed"] is True and "exception" not in out, out
+        assert out["msg"] == ("etcd_snapshot %s: snapshot_dir %s exists and is not a directory: remove it or give "
+                              "another directory. Nothing was changed." % (command, tmp_path / "file"))
+    rc, out = run_module("etcd_snapshot", {"command": "verify", "snapshot": str(tmp_path)})
+    assert rc == 1 and "snapshot %s is a directory, not a snapshot file" % tmp_path in out["msg"]
+    rc, out = run_module("etcd_snapshot", snap_args(cluster, tmp_path, prefix="../escape"))
+    assert rc == 1 and "prefix '../escape' is not a file name prefix" in out["msg"]
+    assert sorted(os.listdir(str(tmp_path))) == ["file"] and not os.path.exists(str(tmp_path.parent / "escape"))
+
+
 def test_quorum_drill(cluster, tmp_path, capsys):
     """Kill one member: quorum holds and a snapshot is saved. Kill a second: refused, nothing written."""
     cluster.members[2].kill()

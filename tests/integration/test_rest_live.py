@@ -1,10 +1,18 @@
 """The REST client layer over real HTTP: a server started by the test (Python's http.server) answers with the
 shapes of Harbor's API; the client's auth header, JSON bodies, 404 handling, error messages (status, URL, body)
-and an unreachable server are checked, and harbor_project runs end to end through the real transport."""
+and an unreachable server are checked, and harbor_project runs end to end through the real transport.
+
+harbor_robot runs as Ansible runs it (its own process, moduleproc) against the same server: the robot is created,
+writing its secret fails for real (the process may write no file bytes: RLIMIT_FSIZE 0, as on a full disk; Python
+ignores SIGXFSZ, so the write fails with EFBIG), the module fails clearly, and the next run, with the limit gone,
+regenerates the secret through Harbor's PATCH /robots/{id} and writes it; the third run changes nothing."""
 
 import base64
 import json
+import os
+import shutil
 import socket
+import stat
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
@@ -16,6 +24,7 @@ from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import ApiErr
 from ansible_collections.aiinfra.cluster.plugins.modules import harbor_project
 from ansible_collections.aiinfra.cluster.tests.unit.plugins.modules.fake_services import FakeHarbor
 from ansible_collections.aiinfra.cluster.tests.unit.plugins.modules.harness import ModuleExit
+from moduleproc import run_module
 
 AUTH = "Basic " + base64.b64encode(b"admin:s3cret").decode()
 
@@ -119,3 +128,43 @@ def test_harbor_project_end_to_end(server, monkeypatch):
     assert writes == [("POST", "/api/v2.0/projects")]
     wrong = run(public=True, password="nope")
     assert wrong.kind == "fail" and wrong.result["status"] == 401
+
+
+@pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs prlimit (util-linux)")
+def test_harbor_robot_secret_write_failure_recovered_as_ansible_runs_it(server, tmp_path):
+    Handler.api.add_project("lab")
+    dest = tmp_path / "credentials" / "harbor-robot-lab-ci"
+    dest.parent.mkdir()
+    args = {"url": server, "username": "admin", "password": "s3cret", "project": "lab", "name": "ci",
+            "actions": ["push", "pull"], "secret_dest": str(dest)}
+
+    # dest is a directory: refused before Harbor is asked for anything
+    rc, out = run_module("harbor_robot", dict(args, secret_dest=str(dest.parent)))
+    assert rc == 1 and out["failed"] is True and "exception" not in out
+    assert "secret_dest %s is a directory" % dest.parent in out["msg"] and "Nothing was changed" in out["msg"]
+    assert [m for m, _p, _h, _b in Handler.seen if m != "GET"] == [] and Handler.api.robots == {}
+
+    # the robot is created, then the secret cannot be written: one clear failure, no traceback, no stray file
+    rc, out = run_module("harbor_robot", args, prefix=("prlimit", "--fsize=0"))
+    assert rc == 1 and out["failed"] is True and "exception" not in out, out
+    assert "the robot's new secret was made in Harbor but could not write secret_dest %s" % dest in out["msg"]
+    assert "File too large" in out["msg"] and "run again" in out["msg"]
+    assert not dest.exists() and os.listdir(str(dest.parent)) == []
+    (rid, robot), = Handler.api.robots.items()
+    assert robot["name"] == "robot$lab+ci"
+
+    # fixed: the robot is kept, its secret regenerated through the API and written (0600)
+    rc, out = run_module("harbor_robot", dict(args, _ansible_check_mode=True))
+    assert rc == 0 and out["changed"] is True and out["plan"] == [["refresh", None]]
+    assert not dest.exists()
+    rc, out = run_module("harbor_robot", args)
+    assert rc == 0 and out["changed"] is True and out["plan"] == [["refresh", None]], out
+    assert dest.read_text() == Handler.api.secrets[rid] + "\n" and stat.S_IMODE(dest.stat().st_mode) == 0o600
+    assert Handler.api.secrets[rid] not in json.dumps(out)
+    writes = [(m, p) for m, p, _h, _b in Handler.seen if m != "GET"]
+    assert writes == [("POST", "/api/v2.0/robots"), ("PATCH", "/api/v2.0/robots/%d" % rid)]
+
+    # third run: nothing to do
+    rc, out = run_module("harbor_robot", args)
+    assert rc == 0 and out["changed"] is False and out["plan"] == []
+    assert len([m for m, _p, _h, _b in Handler.seen if m != "GET"]) == 2

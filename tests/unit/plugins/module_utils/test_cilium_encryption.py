@@ -180,3 +180,76 @@ def test_cluster_falls_back_to_text_form_for_old_agents():
     reports, _nodes, calls = ce.collect_cluster(api, "cilium_wg0")
     assert all(r["peers"] == 4 for r in reports.values())
     assert calls == 2 + 2 * 5
+
+
+# --- malformed output and options (issue 16: one clear error, never a traceback) --------------------------------------
+
+def corrupt(line_no, field, value):
+    """The real dump (fixtures/cilium/wg_dump_full.txt) with one tab-separated field replaced."""
+    lines = fixture("wg_dump_full.txt").splitlines()
+    fields = lines[line_no].split("\t")
+    fields[field] = value
+    lines[line_no] = "\t".join(fields)
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("line,field,value,message", [
+    (0, 2, "port", "line 1: listen-port is 'port', not a number"),
+    (0, 2, "70000", "line 1: listen-port is 70000, outside 0..65535"),
+    (0, 2, "", "listen-port is '', not a number"),
+    (1, 4, "never", "line 2: latest-handshake is 'never', not a number"),
+    (1, 4, "1.5e9", "latest-handshake is '1.5e9', not a number"),
+    (2, 5, "-1", "line 3: transfer-rx is -1, outside"),
+    (2, 6, "9" * 40, "line 3: transfer-tx is 9999"),
+    (3, 7, "soon", "line 4: persistent-keepalive is 'soon', not a number"),
+    (3, 7, "99999", "persistent-keepalive is 99999, outside 0..65535"),
+])
+def test_wg_dump_bad_fields(line, field, value, message):
+    with pytest.raises(ce.ParseError, match=message):
+        ce.parse_wg_dump(corrupt(line, field, value))
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[1, 2]", "no 'Encryption:' line"),
+    ('{"mode": "Wireguard", "wireguard": {"interfaces": {"name": "x"}}}', "no list of WireGuard interfaces"),
+    ('{"mode": "Wireguard", "wireguard": {"interfaces": ["cilium_wg0"]}}', "no list of WireGuard interfaces"),
+    ('{"mode": "Wireguard", "wireguard": {"interfaces": [{"name": "cilium_wg0", "peer-count": "four"}]}}',
+     "peer-count is 'four', not a number"),
+    ('{"mode": "IPsec", "ipsec": "on"}', "ipsec entry that is not an object"),
+    ('{"mode": "IPsec", "ipsec": {"keys-in-use": -2}}', "keys-in-use is -2"),
+    ("Encryption: Wireguard\nInterface: cilium_wg0\n\tNumber of peers: many\n", "Number of peers is 'many'"),
+])
+def test_bad_status_shapes(text, message):
+    with pytest.raises(ce.ParseError, match=message):
+        ce.parse_encrypt_status(text)
+
+
+GOOD_PARAMS = {"interface": "cilium_wg0", "expected_peers": 4, "listen_port": 51871, "stale_handshake_seconds": 300,
+               "exec_concurrency": 10, "namespace": "kube-system", "agent_selector": "k8s-app=cilium",
+               "agent_container": "cilium-agent", "context": None}
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"interface": ""}, "interface '' is not a network interface name"),
+    ({"interface": "a/b"}, "is not a network interface name"),
+    ({"interface": "wg 0"}, "is not a network interface name"),
+    ({"interface": "x" * 16}, "is not a network interface name"),
+    ({"interface": ".."}, "is not a network interface name"),
+    ({"expected_peers": -1}, "expected_peers -1 is out of range: give the number of nodes minus one, 0 to 100000"),
+    ({"expected_peers": 10 ** 12}, "expected_peers 1000000000000 is out of range"),
+    ({"listen_port": 0}, "listen_port 0 is out of range: give a UDP port, 1 to 65535"),
+    ({"listen_port": 65536}, "listen_port 65536 is out of range"),
+    ({"stale_handshake_seconds": -1}, "stale_handshake_seconds -1 is out of range"),
+    ({"stale_handshake_seconds": 10 ** 10}, "stale_handshake_seconds 10000000000 is out of range"),
+    ({"exec_concurrency": 0}, "exec_concurrency 0 is out of range"),
+    ({"namespace": " "}, "namespace is empty"),
+    ({"agent_selector": ""}, "agent_selector is empty"),
+])
+def test_module_params_refused(change, message):
+    with pytest.raises(ValueError, match=message):
+        ce.check_module_params(dict(GOOD_PARAMS, **change))
+
+
+def test_module_params_accepted():
+    ce.check_module_params(GOOD_PARAMS)
+    ce.check_module_params(dict(GOOD_PARAMS, expected_peers=None, interface="x" * 15))

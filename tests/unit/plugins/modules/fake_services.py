@@ -33,6 +33,8 @@ class FakeHarbor(FakeApi):
         super().__init__()
         self.ids = itertools.count(1)
         self.projects, self.quotas, self.robots = {}, {}, {}
+        self.secrets = {}  # robot id -> the secret that works now (Harbor keeps only a salted hash)
+        self.refreshes = itertools.count(1)
 
     def add_project(self, name, public=False, storage=-1):
         pid = next(self.ids)
@@ -88,8 +90,19 @@ class FakeHarbor(FakeApi):
             project = data["permissions"][0]["namespace"]
             rid = self.add_robot(project, data["name"], [a["action"] for a in data["permissions"][0]["access"]],
                                  data["description"])
-            return 201, {"id": rid, "name": self.robots[rid]["name"], "secret": "s3cr3t-robot-token",
+            self.secrets[rid] = "s3cr3t-robot-token"
+            return 201, {"id": rid, "name": self.robots[rid]["name"], "secret": self.secrets[rid],
                          "creation_time": "2026-11-23T10:00:00.000Z", "expires_at": -1}
+        if parts[0] == "robots" and len(parts) == 2 and method == "PATCH":
+            # RefreshSec: an empty secret makes Harbor generate one and return it; a given one is set, not returned
+            rid = int(parts[1])
+            if rid not in self.robots:
+                return 404, {"errors": [{"code": "NOT_FOUND", "message": "robot %s not found" % rid}]}
+            if (data or {}).get("secret"):
+                self.secrets[rid] = data["secret"]
+                return 200, {"secret": ""}
+            self.secrets[rid] = "Regenerated%dSecret" % next(self.refreshes)
+            return 200, {"secret": self.secrets[rid]}
         if parts[0] == "robots" and method == "PUT":
             self.robots[int(parts[1])].update(permissions=data["permissions"], description=data["description"])
             return 200, None

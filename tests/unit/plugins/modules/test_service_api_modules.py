@@ -3,6 +3,7 @@ create, already present (no write), update, delete, check mode (no write, same p
 with status, URL and body."""
 
 import base64
+import errno
 import os
 import stat
 
@@ -128,6 +129,131 @@ def test_robot_created_with_secret_written_once(harbor, tmp_path):
     assert body["level"] == "project" and body["permissions"][0]["namespace"] == "lab"
     again = run(harbor_robot, args)
     assert again.result["changed"] is False and len(harbor.writes) == 1
+
+
+def _fail_fsync_once(monkeypatch, error):
+    """The disk refuses the secret once (ENOSPC, EIO...): the fault a run cannot foresee, injected where it happens."""
+    calls = []
+    real = rest.os.fsync
+
+    def fsync(fd):
+        if not calls:
+            calls.append(fd)
+            raise OSError(error, os.strerror(error))
+        return real(fd)
+    monkeypatch.setattr(rest.os, "fsync", fsync)
+    return calls
+
+
+def test_robot_secret_write_fails_after_create_then_recovered(harbor, tmp_path, monkeypatch):
+    """Issue 16: the robot was created, writing secret_dest failed, and a re-run said ok with no secret anywhere."""
+    harbor.add_project("lab")
+    dest = tmp_path / "robot-secret"
+    args = dict(HARBOR, project="lab", name="ci", actions=["push", "pull"], secret_dest=str(dest))
+    _fail_fsync_once(monkeypatch, errno.ENOSPC)
+    failed = run(harbor_robot, args)
+    assert failed.kind == "fail"
+    msg = failed.result["msg"]
+    assert msg.startswith("Harbor robot ci in project lab at http://harbor.example:30002: the robot's new secret was "
+                          "made in Harbor but could not write secret_dest %s" % dest)
+    assert "No space left on device" in msg and "Fix secret_dest and run again" in msg
+    assert "s3cr3t-robot-token" not in repr(failed.result)
+    assert not dest.exists() and os.listdir(str(tmp_path)) == []  # no temporary file left behind
+    rid = next(iter(harbor.robots))
+    # run again (the disk has room now): the robot is kept and gets a new secret, which is written
+    check = run(harbor_robot, args, check=True, diff=True)
+    assert check.result["changed"] is True and check.result["plan"] == [["refresh", None]]
+    assert check.result["diff"]["before"]["secret_stored"] is False and check.result["diff"]["after"]["secret_stored"]
+    assert harbor.writes == [("POST", "/api/v2.0/robots")] and not dest.exists()
+    fixed = run(harbor_robot, args)
+    assert fixed.kind == "exit" and fixed.result["changed"] is True and fixed.result["plan"] == [["refresh", None]]
+    assert harbor.writes == [("POST", "/api/v2.0/robots"), ("PATCH", "/api/v2.0/robots/%d" % rid)]
+    assert harbor.requests[-1][2] == {}  # an empty RobotSec: Harbor generates the secret
+    assert dest.read_text() == harbor.secrets[rid] + "\n" and harbor.secrets[rid] != "s3cr3t-robot-token"
+    assert stat.S_IMODE(os.stat(dest).st_mode) == 0o600 and "secret" not in fixed.result
+    again = run(harbor_robot, args)
+    assert again.result["changed"] is False and again.result["plan"] == [] and len(harbor.writes) == 2
+
+
+@pytest.mark.parametrize("content", [None, "", "\n"])
+def test_robot_secret_regenerated_when_its_file_is_lost_or_empty(harbor, tmp_path, content):
+    harbor.add_project("lab")
+    rid = harbor.add_robot("lab", "ci", ["pull"])
+    dest = tmp_path / "robot-secret"
+    if content is not None:
+        dest.write_text(content)
+    args = dict(HARBOR, project="lab", name="ci", secret_dest=str(dest))
+    out = run(harbor_robot, args)
+    assert out.result["plan"] == [["refresh", None]] and harbor.writes == [("PATCH", "/api/v2.0/robots/%d" % rid)]
+    assert dest.read_text() == harbor.secrets[rid] + "\n"
+    assert run(harbor_robot, args).result["changed"] is False
+    # permissions changed and the file lost at once: both, in one run
+    dest.unlink()
+    out = run(harbor_robot, dict(args, actions=["push", "pull"]))
+    assert out.result["plan"] == [["update", None], ["refresh", None]]
+    assert dest.read_text() == harbor.secrets[rid] + "\n"
+
+
+def test_robot_file_kept_when_it_holds_a_secret_and_left_alone_when_absent(harbor, tmp_path):
+    harbor.add_project("lab")
+    rid = harbor.add_robot("lab", "ci", ["pull"])
+    dest = tmp_path / "robot-secret"
+    dest.write_text("kept-secret\n")
+    assert run(harbor_robot, dict(HARBOR, project="lab", name="ci", secret_dest=str(dest))).result["changed"] is False
+    out = run(harbor_robot, dict(HARBOR, project="lab", name="ci", secret_dest=str(dest), state="absent"))
+    assert out.result["plan"] == [["delete", None]] and rid not in harbor.robots
+    assert dest.read_text() == "kept-secret\n"
+
+
+def test_robot_secret_dest_refused_before_anything_is_created(harbor, tmp_path):
+    harbor.add_project("lab")
+    args = dict(HARBOR, project="lab", name="ci", secret_dest=str(tmp_path))  # a directory
+    for check in (True, False):
+        out = run(harbor_robot, args, check=check)
+        assert out.kind == "fail" and out.result["msg"] == (
+            "Harbor robot ci in project lab at http://harbor.example:30002: secret_dest %s is a directory: give the "
+            "path of a file (it is written with mode 0600). Nothing was changed." % tmp_path)
+    assert harbor.requests == [] and harbor.robots == {}
+    out = run(harbor_robot, dict(args, secret_dest=str(tmp_path / "robot-secret")))
+    assert out.result["plan"] == [["create", None]]
+    assert (tmp_path / "robot-secret").read_text() == "s3cr3t-robot-token\n"
+
+
+def test_robot_api_error_while_regenerating_leaves_the_old_file_state(harbor, tmp_path):
+    harbor.add_project("lab")
+    harbor.add_robot("lab", "ci", ["pull"])
+    dest = tmp_path / "robot-secret"
+    real = harbor.route
+
+    def refuse_patch(method, path, query, data):
+        if method == "PATCH":
+            return 403, {"errors": [{"code": "FORBIDDEN", "message": "forbidden"}]}
+        return real(method, path, query, data)
+    harbor.route = refuse_patch
+    out = run(harbor_robot, dict(HARBOR, project="lab", name="ci", secret_dest=str(dest)))
+    assert out.kind == "fail" and out.result["status"] == 403 and "PATCH" in out.result["msg"]
+    assert os.listdir(str(tmp_path)) == []  # the staged file is removed again
+
+
+def test_token_write_fails_after_create_then_replaced(gitea, tmp_path, monkeypatch):
+    dest = tmp_path / "gitea-token"
+    args = dict(GITEA_BASIC, name="jenkins", dest=str(dest))
+    _fail_fsync_once(monkeypatch, errno.EIO)
+    failed = run(gitea_token, args)
+    assert failed.kind == "fail" and "the token was created in Gitea but could not write dest" in failed.result["msg"]
+    assert not dest.exists() and os.listdir(str(tmp_path)) == [] and len(gitea.tokens) == 1
+    old = next(iter(gitea.tokens))
+    out = run(gitea_token, args)
+    assert out.result["plan"] == [["delete", old], ["create", None]]
+    assert dest.read_text().strip() == next(iter(gitea.tokens.values()))["sha1"]
+    assert run(gitea_token, args).result["changed"] is False
+
+
+def test_token_dest_directory_refused_before_anything_changes(gitea, tmp_path):
+    gitea.add_token("jenkins", ["read:user", "write:repository"], "f" * 40)
+    out = run(gitea_token, dict(GITEA_BASIC, name="jenkins", dest=str(tmp_path)))
+    assert out.kind == "fail" and "dest %s is a directory" % tmp_path in out.result["msg"]
+    assert gitea.requests == [] and len(gitea.tokens) == 1
 
 
 def test_robot_secret_returned_without_dest(harbor):

@@ -24,15 +24,31 @@ def parse_range(text):
     return net[0], net[-1]
 
 
+def _reserved(reserved):
+    """[(ip_address, text, owner)] from addresses or (address, owner) pairs; entries that are not IP addresses are
+    left out (another rule reports a VIP or node address that is not an IP)."""
+    used = []
+    for entry in reserved or ():
+        address, owner = (entry[0], entry[1]) if isinstance(entry, (list, tuple)) else (entry, None)
+        if not address:
+            continue
+        try:
+            used.append((ipaddress.ip_address(str(address)), str(address), owner))
+        except ValueError:
+            continue
+    return used
+
+
 def check_pools(pools, subnet, reserved=()):
     """One sentence per problem. pools: [{name, addresses: [range, ...]}]; subnet: the nodes' L2 subnet (L2
-    announcements only reach it); reserved: addresses in use (nodes, VIP) that no pool may hand out."""
+    announcements only reach it); reserved: addresses in use (nodes, VIP) that no pool may hand out, each an address
+    or an (address, owner) pair; with an owner ("node m1", "the API VIP k8s_api_vip") the problem names it."""
     problems = []
     try:
         net = ipaddress.ip_network(str(subnet), strict=False)
     except ValueError:
         return ["the node subnet %r is not a network (set k8s_node_subnet, e.g. 192.168.56.0/24)" % (subnet,)]
-    used = [(ipaddress.ip_address(a), str(a)) for a in reserved if a]
+    used = _reserved(reserved)
     seen = []
     names = set()
     for pool in pools or []:
@@ -53,10 +69,10 @@ def check_pools(pools, subnet, reserved=()):
             if first not in net or last not in net:
                 problems.append("MetalLB pool %r: %s is not inside the node subnet %s, where L2 announcements "
                                 "are heard" % (name, text, net))
-            for addr, label in used:
+            for addr, label, owner in used:
                 if addr.version == first.version and first <= addr <= last:
-                    problems.append("MetalLB pool %r: %s contains %s, which is already in use (a node or the API VIP)"
-                                    % (name, text, label))
+                    problems.append("MetalLB pool %r: %s contains %s, which is already in use (%s)"
+                                    % (name, text, label, owner or "a node or the API VIP"))
             for other_name, other_text, o_first, o_last in seen:
                 if o_first.version == first.version and first <= o_last and o_first <= last:
                     problems.append("MetalLB pool %r: %s overlaps %s of pool %r" % (name, text, other_text, other_name))

@@ -3,18 +3,34 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Inventory validation for aiinfra.cluster: pure functions, no I/O.
 
-``validate(hosts, settings)`` takes one small dict per host (built by the preflight role from the
-inventory and gathered facts) and the cluster settings, and returns a list of problems, each a
-sentence that names the host or setting at fault and what to do. An empty list means the inventory
-is fit to build a cluster from.
+``validate(hosts, settings, stage)`` takes one small dict per host (built by the preflight role) and the cluster
+settings, and returns a list of problems, each a sentence that names the host or setting at fault and what to do.
+An empty list means the inventory is fit to build a cluster from.
+
+The rules come in two stages:
+
+- ``inventory``: rules that read only the inventory (groups, variables, node addresses). The preflight role runs
+  them on the controller before any host is contacted, so a bad inventory fails in seconds even when no host is
+  reachable. Host dicts carry ``name``, ``ip`` (the node address: ``k8s_node_ip``, else ``ansible_host``, the
+  rule of the ``node_address`` filter; empty when neither is set), ``groups``, ``gpu`` (the GPU variables) and
+  ``variables`` (the names of the collection-looking variables set for the host).
+- ``hosts``: rules that need gathered facts (OS, memory, free disk, the hostname, the subnet of each node's
+  address). Host dicts add ``hostname``, ``distribution``, ``distribution_version``, ``memory_mb``,
+  ``disk_free_mb`` and ``ipv4``.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import difflib
 import ipaddress
 import re
+
+from ansible_collections.aiinfra.cluster.plugins.module_utils import address_pools
+from ansible_collections.aiinfra.cluster.plugins.module_utils.nvidia_mig import CATALOG as MIG_CATALOG
+
+STAGES = ("inventory", "hosts")
 
 DISTRIBUTIONS = ("k3s", "kubeadm")
 
@@ -39,9 +55,32 @@ DEFAULT_GROUPS = {"control_plane": "k8s_control_plane", "worker": "k8s_workers",
 GPU_REQUIRED_VARS = ("gpu_mig_strategy", "gpu_time_slicing_replicas")
 GPU_MIG_STRATEGIES = ("none", "single", "mixed")
 
+# Named MIG layouts, as the GPU Operator's default mig-parted config names them: all-disabled, all-enabled (MIG on,
+# no slices), all-balanced and all-<profile> (as many slices of that profile as the GPU holds; a ".me" suffix asks
+# for one slice with the media extensions).
+MIG_BALANCED = {1: 2, 2: 1, 3: 1}  # compute slices of a profile -> count (the smallest memory size of each)
+MIG_NAMED = ("all-disabled", "all-enabled", "all-balanced")
+
 
 def _names(hosts):
     return ", ".join(sorted(hosts))
+
+
+def _in(host, group):
+    return group in (host.get("groups") or [])
+
+
+def _truthy(value):
+    """Booleans as Ansible may template them: True, "True", "yes", 1."""
+    return str(value).strip().lower() in ("true", "1", "yes", "on")
+
+
+def _is_ip(value):
+    try:
+        ipaddress.ip_address(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def interface_network(host):
@@ -56,14 +95,16 @@ def interface_network(host):
     return None
 
 
-def check_distribution(settings):
+# --- inventory stage: cluster settings -------------------------------------------------------------------------
+
+def check_distribution(hosts, settings, groups):
     dist = settings.get("distribution")
     if dist not in DISTRIBUTIONS:
         return ["k8s_distribution is %r: it must be one of %s." % (dist, ", ".join(DISTRIBUTIONS))]
     return []
 
 
-def check_version(settings):
+def check_version(hosts, settings, groups):
     dist, version = settings.get("distribution"), settings.get("kubernetes_version")
     if dist not in VERSION_PATTERNS:
         return []  # reported by check_distribution
@@ -73,8 +114,8 @@ def check_version(settings):
     return []
 
 
-def check_control_plane_count(hosts, groups):
-    cps = [h["name"] for h in hosts if groups["control_plane"] in h.get("groups", [])]
+def check_control_plane_count(hosts, settings, groups):
+    cps = [h["name"] for h in hosts if _in(h, groups["control_plane"])]
     if not cps:
         return ["Group %s is empty: at least one control-plane host is needed (1, 3 or 5)." % groups["control_plane"]]
     if len(cps) % 2 == 0:
@@ -83,37 +124,41 @@ def check_control_plane_count(hosts, groups):
     return []
 
 
-def check_exclusive_groups(hosts, groups):
+def check_exclusive_groups(hosts, settings, groups):
     problems = []
     cp, worker, gpu = groups["control_plane"], groups["worker"], groups["gpu"]
     for host in hosts:
-        member = host.get("groups", [])
-        if cp in member and worker in member:
+        if _in(host, cp) and _in(host, worker):
             problems.append("Host %s is in both %s and %s: a host is either a control-plane node or a worker." % (
                 host["name"], cp, worker))
-        if gpu in member and worker not in member:
+        if _in(host, gpu) and not _in(host, worker):
             problems.append("Host %s is in %s but not in %s: GPU nodes join as workers; add it to %s." % (
                 host["name"], gpu, worker, worker))
     return problems
 
 
-def check_duplicates(hosts):
+def check_node_addresses(hosts, settings, groups):
+    """Every node needs an IP address the others reach it on (k3s/kubeadm node IP, etcd peers, keepalived peers)."""
     problems = []
-    for key, label in (("ip", "node IP"), ("hostname", "hostname")):
-        seen = {}
-        for host in hosts:
-            value = host.get(key)
-            if value:
-                seen.setdefault(value, []).append(host["name"])
-        for value, names in sorted(seen.items()):
-            if len(names) > 1:
-                problems.append("Hosts %s share the %s %s: every node needs its own." % (_names(names), label, value))
+    for host in hosts:
+        ip = host.get("ip")
+        if not ip:
+            problems.append("Host %s has neither k8s_node_ip nor ansible_host: set k8s_node_ip to the address the other "
+                            "nodes reach it on." % host["name"])
+        elif not _is_ip(ip):
+            problems.append("Host %s: its node address %r (k8s_node_ip, else ansible_host) is not an IP address; the "
+                            "node IP, etcd and keepalived need one: set k8s_node_ip." % (host["name"], ip))
     return problems
 
 
+def check_duplicate_ips(hosts, settings, groups):
+    return _duplicates(hosts, "ip", "node IP")
+
+
 def check_vip(hosts, settings, groups):
+    """The VIP is set for HA, is an IP and is no node's address (its subnet is checked with the host facts)."""
     vip = settings.get("api_vip")
-    cps = [h for h in hosts if groups["control_plane"] in h.get("groups", [])]
+    cps = [h for h in hosts if _in(h, groups["control_plane"])]
     if not vip:
         if len(cps) > 1:
             return ["k8s_api_vip is not set: with %d control-plane hosts the API needs a virtual IP "
@@ -123,65 +168,16 @@ def check_vip(hosts, settings, groups):
         vip_addr = ipaddress.ip_address(vip)
     except ValueError:
         return ["k8s_api_vip %r is not an IP address." % vip]
-    problems = []
     owners = [h["name"] for h in hosts if h.get("ip") == str(vip_addr)]
     if owners:
-        problems.append("k8s_api_vip %s is the node IP of %s: the VIP must be a free address." % (vip, _names(owners)))
-    for host in cps:
-        net = interface_network(host)
-        if net is None:
-            problems.append("Host %s: could not find the subnet of its node IP %s to check k8s_api_vip against; "
-                            "set k8s_node_ip to an address of one of its interfaces." % (host["name"], host.get("ip")))
-        elif vip_addr not in net:
-            problems.append("k8s_api_vip %s is not inside %s, the subnet of control-plane host %s (%s): "
-                            "keepalived can only hold a VIP on the nodes' own subnet." % (
-                                vip, net, host["name"], host.get("ip")))
-    return problems
+        return ["k8s_api_vip %s is the node IP of %s: the VIP must be a free address." % (vip, _names(owners))]
+    return []
 
 
-def check_os(hosts, settings):
-    supported = settings.get("supported_os") or DEFAULT_SUPPORTED_OS
+def check_gpu_vars(hosts, settings, groups):
     problems = []
     for host in hosts:
-        dist, version = host.get("distribution"), str(host.get("distribution_version", ""))
-        allowed = supported.get(dist)
-        ok = allowed is not None and any(version == v or version.startswith(v + ".") for v in allowed)
-        if not ok:
-            wanted = "; ".join("%s %s" % (d, "/".join(v)) for d, v in sorted(supported.items()))
-            problems.append("Host %s runs %s %s, which is not supported: use %s." % (host["name"], dist, version, wanted))
-    return problems
-
-
-def host_roles(host, groups):
-    member = host.get("groups", [])
-    return [role for role in ("control_plane", "worker", "gpu") if groups[role] in member]
-
-
-def check_resources(hosts, settings, groups):
-    minimums = dict(DEFAULT_MIN_RESOURCES)
-    minimums.update(settings.get("min_resources") or {})
-    path = settings.get("disk_path", "/var/lib")
-    problems = []
-    for host in hosts:
-        for role in host_roles(host, groups):
-            need = minimums.get(role, {})
-            mem = host.get("memory_mb")
-            if mem is not None and mem < need.get("memory_mb", 0):
-                problems.append("Host %s has %d MiB of memory; a %s node needs at least %d MiB." % (
-                    host["name"], mem, role.replace("_", "-"), need["memory_mb"]))
-            free_mb = host.get("disk_free_mb")
-            if free_mb is None:
-                problems.append("Host %s: the free disk on %s could not be read." % (host["name"], path))
-            elif free_mb < need.get("disk_free_mb", 0):
-                problems.append("Host %s has %d MiB free on %s; a %s node needs at least %d MiB." % (
-                    host["name"], free_mb, path, role.replace("_", "-"), need["disk_free_mb"]))
-    return problems
-
-
-def check_gpu_vars(hosts, groups):
-    problems = []
-    for host in hosts:
-        if groups["gpu"] not in host.get("groups", []):
+        if not _in(host, groups["gpu"]):
             continue
         gpu = host.get("gpu") or {}
         missing = [v for v in GPU_REQUIRED_VARS if gpu.get(v) is None]
@@ -198,6 +194,222 @@ def check_gpu_vars(hosts, groups):
                 host["name"], replicas))
     return problems
 
+
+# --- inventory stage: MIG layout against the GPU model ----------------------------------------------------------
+
+def _catalog_model(name):
+    """The catalog key for an inventory gpu_model (case does not matter), or None."""
+    for key in MIG_CATALOG:
+        if str(name).strip().upper() == key.upper():
+            return key
+    return None
+
+
+def _profile_name(name):
+    name = str(name).strip()
+    return name[4:].strip() if name.upper().startswith("MIG ") else name
+
+
+def mig_allowed(model):
+    """'1g.10gb (up to 7), 1g.20gb (up to 4), ...' for a catalog model."""
+    return ", ".join("%s (up to %d)" % (name, spec[2]) for name, spec in MIG_CATALOG[model]["profiles"].items())
+
+
+def mig_layout(gpu):
+    """(variable name, layout) of a GPU node: gpu_mig_layout, else its older name gpu_mig_config; layout None when
+    neither is set."""
+    layout = gpu.get("gpu_mig_layout")
+    if layout not in (None, "", {}):
+        return "gpu_mig_layout", layout
+    config = gpu.get("gpu_mig_config")
+    if config not in (None, "", {}):
+        return "gpu_mig_config", config
+    return "gpu_mig_layout", None
+
+
+def expand_mig_layout(layout, model):
+    """Profile counts a layout gives one GPU of a catalog model: ({profile: count}, [problem fragments]).
+    Named layouts follow the GPU Operator's default mig-parted config; counts are taken as written."""
+    profiles = MIG_CATALOG[model]["profiles"]
+    if isinstance(layout, dict):
+        return dict((_profile_name(k), v) for k, v in layout.items()), []
+    name = str(layout).strip()
+    if name in ("all-disabled", "all-enabled"):
+        return {}, []
+    if name == "all-balanced":
+        counts = {}
+        for compute, count in sorted(MIG_BALANCED.items()):
+            sizes = [(spec[1], prof) for prof, spec in profiles.items() if spec[0] == compute]
+            if sizes:
+                counts[min(sizes)[1]] = count
+        return counts, []
+    match = re.match(r"^all-(\d+g\.\d+gb)(\.me)?$", name)
+    if match:
+        prof = match.group(1)
+        if prof not in profiles:
+            return {}, ["%s asks for profile %s, which the %s does not have; allowed profiles: %s" % (
+                name, prof, model, mig_allowed(model))]
+        return {prof: 1 if match.group(2) else profiles[prof][2]}, []
+    return {}, ["%r is not a layout name: use all-disabled, all-enabled, all-balanced or all-<profile>, or profile "
+                "counts such as {%s: 1}; allowed profiles of the %s: %s" % (
+                    name, next(iter(profiles)), model, mig_allowed(model))]
+
+
+def mig_layout_problems(counts, model):
+    """What keeps profile counts from fitting one GPU of a catalog model, one fragment each, naming the allowed
+    profiles (the slice arithmetic of nvidia_mig's own check)."""
+    cat = MIG_CATALOG[model]
+    allowed = mig_allowed(model)
+    problems, compute, memory = [], 0, 0
+    for prof in sorted(counts):
+        count = counts[prof]
+        if prof not in cat["profiles"]:
+            problems.append("asks for %s, which the %s does not have; allowed profiles: %s" % (prof, model, allowed))
+            continue
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            problems.append("gives %s the count %r; it must be a whole number >= 0 (allowed profiles: %s)" % (
+                prof, count, allowed))
+            continue
+        c, m, most = cat["profiles"][prof]
+        if count > most:
+            problems.append("asks for %d x %s; the %s holds at most %d (allowed profiles: %s)" % (
+                count, prof, model, most, allowed))
+        compute += c * count
+        memory += m * count
+    if not problems and (compute > cat["compute"] or memory > cat["memory"]):
+        problems.append("needs %d compute and %d memory slices; the %s has %d and %d (allowed profiles: %s)" % (
+            compute, memory, model, cat["compute"], cat["memory"], allowed))
+    return problems
+
+
+def check_mig_layout(hosts, settings, groups):
+    """Each GPU node's MIG layout (gpu_mig_layout, or gpu_mig_config) fits its gpu_model, by nvidia_mig's catalog."""
+    problems = []
+    models = ", ".join(MIG_CATALOG)
+    for host in hosts:
+        if not _in(host, groups["gpu"]):
+            continue
+        gpu = host.get("gpu") or {}
+        name = host["name"]
+        var, layout = mig_layout(gpu)
+        other = gpu.get("gpu_mig_config")
+        if var == "gpu_mig_layout" and other not in (None, "", {}) and other != layout:
+            problems.append("Host %s sets gpu_mig_layout %r and gpu_mig_config %r: keep one (gpu_mig_config is the "
+                            "older name of gpu_mig_layout)." % (name, layout, other))
+        if layout is None:
+            continue
+        if not isinstance(layout, (str, dict)):
+            problems.append("Host %s: %s is %r; it must be a layout name (all-1g.10gb, all-balanced, ...) or profile "
+                            "counts such as {1g.10gb: 7}." % (name, var, layout))
+            continue
+        if layout == "all-disabled":
+            continue
+        label = "%s %s" % (var, layout if isinstance(layout, str) else "{%s}" % ", ".join(
+            "%s: %s" % (k, layout[k]) for k in sorted(layout)))
+        if gpu.get("gpu_mig_strategy") == "none":
+            problems.append("Host %s: %s is set but gpu_mig_strategy is none, so the GPU Operator never applies it: "
+                            "set gpu_mig_strategy to single or mixed, or remove the layout." % (name, label))
+        raw_model = gpu.get("gpu_model")
+        if raw_model in (None, ""):
+            problems.append("Host %s: %s is set but gpu_model is not: state the GPU model (one of %s) so the layout "
+                            "is checked before anything changes." % (name, label, models))
+            continue
+        model = _catalog_model(raw_model)
+        if model is None:
+            problems.append("Host %s: gpu_model %r has no MIG profiles in the catalog: use one of %s (a GPU "
+                            "without MIG takes no %s)." % (name, raw_model, models, var))
+            continue
+        counts, named = expand_mig_layout(layout, model)
+        for fragment in named:
+            problems.append("Host %s: %s %s." % (name, var, fragment))
+        if named:
+            continue
+        for fragment in mig_layout_problems(counts, model):
+            problems.append("Host %s: %s %s." % (name, label, fragment))
+        used = sorted(p for p, n in counts.items() if n)
+        if gpu.get("gpu_mig_strategy") == "single" and len(used) > 1:
+            problems.append("Host %s: with gpu_mig_strategy single every MIG slice of a node must be one profile, but "
+                            "%s gives %s: use gpu_mig_strategy mixed or an all-<profile> layout." % (
+                                name, label, ", ".join(used)))
+    return problems
+
+
+# --- inventory stage: MetalLB pools ----------------------------------------------------------------------------
+
+def check_metallb_pools(hosts, settings, groups):
+    """MetalLB's pools inside the node subnet, clear of every node address and the API VIP, and of each other."""
+    metallb = settings.get("metallb") or {}
+    if not _truthy(metallb.get("enabled")):
+        return []
+    pools = metallb.get("pools")
+    if not pools:
+        return ["MetalLB is on (k8s_network_enabled, network_metallb_enabled) but network_metallb_pools is empty: "
+                "give it at least one pool of free addresses in the node subnet."]
+    if not isinstance(pools, list) or not all(isinstance(p, dict) for p in pools):
+        return ["network_metallb_pools is %r; it must be a list of pools, each {name, addresses: [first-last or "
+                "CIDR, ...]}." % (pools,)]
+    reserved = [(h["ip"], "node %s" % h["name"]) for h in hosts if h.get("ip")]
+    if settings.get("api_vip"):
+        reserved.append((settings["api_vip"], "the API VIP k8s_api_vip"))
+    problems = []
+    for problem in address_pools.check_pools(pools, metallb.get("subnet"), reserved):
+        if not problem.startswith("MetalLB"):
+            problem = "MetalLB pools: " + problem
+        problems.append(problem if problem.endswith(".") else problem + ".")
+    return problems
+
+
+# --- inventory stage: variables no role knows -----------------------------------------------------------------
+
+VARIABLE_SOURCE_SUFFIXES = (".yml", ".yaml", ".j2")
+
+
+def names_read(texts, prefixes):
+    """Every name starting with one of the prefixes that occurs in the texts (the collection's roles and playbooks:
+    role defaults, argument specs, tasks and templates), as a set."""
+    prefixes = tuple(prefixes or ())
+    if not prefixes:
+        return set()
+    pattern = re.compile(r"(?<![A-Za-z0-9_])((?:%s)[A-Za-z0-9_]*[A-Za-z0-9])" % "|".join(re.escape(p) for p in prefixes))
+    names = set()
+    for text in texts:
+        names.update(pattern.findall(text))
+    return names
+
+
+def unknown_variables(hosts, known, prefixes):
+    """One sentence per variable that looks like the collection's (one of the prefixes) but that no role reads,
+    with the closest known name."""
+    if not known:
+        return []
+    known = set(known)
+    prefixes = tuple(prefixes or ())
+    seen = {}
+    for host in hosts:
+        for name in host.get("variables") or []:
+            if name.startswith(prefixes) and name not in known:
+                seen.setdefault(name, []).append(host["name"])
+    everyone = set(h["name"] for h in hosts)
+    problems = []
+    for name in sorted(seen):
+        where = "all hosts" if set(seen[name]) == everyone and len(everyone) > 1 else "host %s" % _names(seen[name])
+        if len(seen[name]) > 1 and where != "all hosts":
+            where = "hosts %s" % _names(seen[name])
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+        hint = "did you mean %s?" % close[0] if close else (
+            "check its spelling (or set preflight_unknown_variables: warn to keep variables of your own).")
+        problems.append("%s (set for %s): no role of aiinfra.cluster reads it; %s" % (name, where, hint))
+    return problems
+
+
+def check_unknown_variables(hosts, settings, groups):
+    """Unknown collection-looking variables are problems unless preflight_unknown_variables says warn."""
+    if settings.get("unknown_variables", "error") != "error":
+        return []
+    return unknown_variables(hosts, settings.get("known_variables"), settings.get("variable_prefixes"))
+
+
+# --- inventory stage: platform services -----------------------------------------------------------------------
 
 NODE_PORT_RANGE = (30000, 32767)
 
@@ -227,8 +439,9 @@ def _as_port(value):
         return None
 
 
-def check_registry(registry, endpoint):
+def check_registry(hosts, settings, groups):
     """The registry address must be a usable NodePort on a named host."""
+    endpoint = registry_endpoint(settings.get("registry"))
     if endpoint is None:
         return []
     problems = []
@@ -246,9 +459,11 @@ def check_registry(registry, endpoint):
     return problems
 
 
-def check_node_ports(node_ports, range_checked=()):
-    """Each enabled service's NodePort in range and used once: a clash fails the chart install half-way.
-    range_checked: settings whose range another rule reports already (with more to say)."""
+def check_node_ports(hosts, settings, groups):
+    """Each enabled service's NodePort in range and used once: a clash fails the chart install half-way. The
+    registry's port range is reported by check_registry (with more to say) when the registry is on."""
+    node_ports = settings.get("node_ports")
+    range_checked = ("k8s_registry_node_port",) if registry_endpoint(settings.get("registry")) else ()
     problems, seen = [], {}
     for name in sorted(node_ports or {}):
         port = _as_port(node_ports[name])
@@ -266,8 +481,9 @@ def check_node_ports(node_ports, range_checked=()):
     return problems
 
 
-def check_storage(storage, hosts):
+def check_storage(hosts, settings, groups):
     """Longhorn's replica count must fit on the storage nodes (each replica of a volume on a different node)."""
+    storage = settings.get("storage")
     if not storage or not storage.get("enabled"):
         return []
     group = storage.get("group") or "k8s_cluster"
@@ -282,22 +498,114 @@ def check_storage(storage, hosts):
     return []
 
 
-def validate(hosts, settings):
-    """All problems with this inventory, in a stable order; [] when it is fit to build from."""
+# --- hosts stage: gathered facts --------------------------------------------------------------------------------
+
+def _duplicates(hosts, key, label):
+    seen = {}
+    for host in hosts:
+        value = host.get(key)
+        if value:
+            seen.setdefault(value, []).append(host["name"])
+    return ["Hosts %s share the %s %s: every node needs its own." % (_names(names), label, value)
+            for value, names in sorted(seen.items()) if len(names) > 1]
+
+
+def check_duplicate_hostnames(hosts, settings, groups):
+    return _duplicates(hosts, "hostname", "hostname")
+
+
+def check_vip_subnet(hosts, settings, groups):
+    """The VIP must be inside the subnet of every control-plane node's address (keepalived holds it there)."""
+    try:
+        vip_addr = ipaddress.ip_address(settings.get("api_vip") or "")
+    except ValueError:
+        return []  # not set or not an IP: reported by check_vip
+    problems = []
+    for host in hosts:
+        if not _in(host, groups["control_plane"]):
+            continue
+        net = interface_network(host)
+        if net is None:
+            problems.append("Host %s: could not find the subnet of its node IP %s to check k8s_api_vip against; "
+                            "set k8s_node_ip to an address of one of its interfaces." % (host["name"], host.get("ip")))
+        elif vip_addr not in net:
+            problems.append("k8s_api_vip %s is not inside %s, the subnet of control-plane host %s (%s): "
+                            "keepalived can only hold a VIP on the nodes' own subnet." % (
+                                vip_addr, net, host["name"], host.get("ip")))
+    return problems
+
+
+def check_os(hosts, settings, groups):
+    supported = settings.get("supported_os") or DEFAULT_SUPPORTED_OS
+    problems = []
+    for host in hosts:
+        dist, version = host.get("distribution"), str(host.get("distribution_version", ""))
+        allowed = supported.get(dist)
+        ok = allowed is not None and any(version == v or version.startswith(v + ".") for v in allowed)
+        if not ok:
+            wanted = "; ".join("%s %s" % (d, "/".join(v)) for d, v in sorted(supported.items()))
+            problems.append("Host %s runs %s %s, which is not supported: use %s." % (host["name"], dist, version, wanted))
+    return problems
+
+
+def host_roles(host, groups):
+    return [role for role in ("control_plane", "worker", "gpu") if _in(host, groups[role])]
+
+
+def check_resources(hosts, settings, groups):
+    minimums = dict(DEFAULT_MIN_RESOURCES)
+    minimums.update(settings.get("min_resources") or {})
+    path = settings.get("disk_path", "/var/lib")
+    problems = []
+    for host in hosts:
+        for role in host_roles(host, groups):
+            need = minimums.get(role, {})
+            mem = host.get("memory_mb")
+            if mem is not None and mem < need.get("memory_mb", 0):
+                problems.append("Host %s has %d MiB of memory; a %s node needs at least %d MiB." % (
+                    host["name"], mem, role.replace("_", "-"), need["memory_mb"]))
+            free_mb = host.get("disk_free_mb")
+            if free_mb is None:
+                problems.append("Host %s: the free disk on %s could not be read." % (host["name"], path))
+            elif free_mb < need.get("disk_free_mb", 0):
+                problems.append("Host %s has %d MiB free on %s; a %s node needs at least %d MiB." % (
+                    host["name"], free_mb, path, role.replace("_", "-"), need["disk_free_mb"]))
+    return problems
+
+
+# Every rule, in report order, with the stage that runs it: "inventory" rules read only the inventory (run on the
+# controller before any host is contacted), "hosts" rules need gathered facts.
+RULES = (
+    ("inventory", check_distribution),
+    ("inventory", check_version),
+    ("inventory", check_control_plane_count),
+    ("inventory", check_exclusive_groups),
+    ("inventory", check_node_addresses),
+    ("inventory", check_duplicate_ips),
+    ("inventory", check_vip),
+    ("inventory", check_gpu_vars),
+    ("inventory", check_mig_layout),
+    ("inventory", check_registry),
+    ("inventory", check_node_ports),
+    ("inventory", check_storage),
+    ("inventory", check_metallb_pools),
+    ("inventory", check_unknown_variables),
+    ("hosts", check_duplicate_hostnames),
+    ("hosts", check_vip_subnet),
+    ("hosts", check_os),
+    ("hosts", check_resources),
+)
+
+
+def validate(hosts, settings, stage="all"):
+    """All problems with this inventory for one stage (inventory, hosts, or all), in a stable order; [] when it is
+    fit to build from."""
+    if stage not in STAGES + ("all",):
+        raise ValueError("stage must be one of inventory, hosts, all, not %r" % (stage,))
     groups = dict(DEFAULT_GROUPS)
     groups.update(settings.get("groups") or {})
     problems = []
-    problems += check_distribution(settings)
-    problems += check_version(settings)
-    problems += check_control_plane_count(hosts, groups)
-    problems += check_exclusive_groups(hosts, groups)
-    problems += check_duplicates(hosts)
-    problems += check_vip(hosts, settings, groups)
-    problems += check_os(hosts, settings)
-    problems += check_resources(hosts, settings, groups)
-    problems += check_gpu_vars(hosts, groups)
-    endpoint = registry_endpoint(settings.get("registry"))
-    problems += check_registry(settings.get("registry"), endpoint)
-    problems += check_node_ports(settings.get("node_ports"), ("k8s_registry_node_port",) if endpoint else ())
-    problems += check_storage(settings.get("storage"), hosts)
+    for rule_stage, rule in RULES:
+        if stage in ("all", rule_stage):
+            problems += rule(hosts, settings, groups)
     return problems

@@ -15,32 +15,47 @@ version_added: 0.1.0
 description:
   - Checks the whole inventory at once and reports every problem, one sentence each, naming the host or
     setting at fault and what to do.
-  - Rules are control-plane count (odd, not zero), hosts in exclusive groups, GPU nodes that are not workers,
-    duplicate node IPs and hostnames, the API VIP (set for HA, an IP, inside every control-plane node's
-    subnet, not a node IP), supported operating systems, memory and free disk per node role, the
-    distribution (k3s or kubeadm), the Kubernetes version format, and the GPU group variables.
-  - Reads only its arguments; it changes nothing anywhere. Run it once per play (C(run_once)).
+  - The rules run in two stages (O(stage)). C(inventory) rules read only the inventory, so the
+    C(aiinfra.cluster.preflight) role runs them on the controller before any host is contacted; they are the
+    distribution (k3s or kubeadm) and the Kubernetes version format, the control-plane count (odd, not zero),
+    hosts in exclusive groups, GPU nodes that are not workers, each node's address (C(k8s_node_ip), else
+    C(ansible_host) - set, an IP, not shared), the API VIP (set for HA, an IP, not a node address), the GPU group
+    variables, each GPU node's MIG layout against its GPU model (nvidia_mig's profile catalog), the platform
+    registry, the services' NodePorts, Longhorn's replica count, the MetalLB pools (inside the node subnet, clear
+    of the node addresses, the VIP and each other) and variables that look like the collection's but that no
+    role reads.
+  - C(hosts) rules need gathered facts; they are supported operating systems, memory and free disk per node
+    role, duplicate hostnames and the API VIP inside every control-plane node's subnet.
+  - Reads only its arguments and the files under O(variable_sources); it changes nothing anywhere. Run it once per
+    play (C(run_once)).
 author:
   - aiinfra.cluster contributors (@aiinfra)
 options:
+  stage:
+    description:
+      - Which rules to run. C(inventory) needs only the inventory (no facts), C(hosts) the gathered facts, C(all)
+        both.
+    type: str
+    choices: [inventory, hosts, all]
+    default: all
   hosts:
     description:
-      - One entry per inventory host, as built by the C(aiinfra.cluster.preflight) role from the inventory and
-        gathered facts.
-      - Keys used are C(name), C(ip), C(hostname), C(groups), C(distribution), C(distribution_version),
-        C(memory_mb), C(disk_free_mb) (MiB free on O(disk_path)), C(ipv4) (list of C(address),
-        C(prefix) or C(netmask)) and C(gpu) (a dict of the GPU group variables).
+      - One entry per inventory host, as built by the C(aiinfra.cluster.preflight) role.
+      - Keys of the C(inventory) stage are C(name), C(ip) (the node address, C(k8s_node_ip) else C(ansible_host);
+        empty when neither is set), C(groups), C(gpu) (a dict of the GPU variables C(gpu_mig_strategy),
+        C(gpu_time_slicing_replicas), C(gpu_model), C(gpu_mig_layout), C(gpu_mig_config)) and C(variables) (names
+        of the host's variables that start with one of O(variable_prefixes)).
+      - The C(hosts) stage adds C(hostname), C(distribution), C(distribution_version), C(memory_mb),
+        C(disk_free_mb) (MiB free on O(disk_path)) and C(ipv4) (list of C(address), C(prefix) or C(netmask)).
     type: list
     elements: dict
     required: true
   distribution:
-    description: Kubernetes distribution, the inventory's C(k8s_distribution).
+    description: Kubernetes distribution, the inventory's C(k8s_distribution); required unless O(stage=hosts).
     type: str
-    required: true
   kubernetes_version:
-    description: Kubernetes release to install, the inventory's C(k8s_version).
+    description: Kubernetes release to install, the inventory's C(k8s_version); required unless O(stage=hosts).
     type: str
-    required: true
   api_vip:
     description: Virtual IP of the Kubernetes API; required when there is more than one control-plane host.
     type: str
@@ -77,6 +92,37 @@ options:
       - Longhorn storage, keys C(enabled), C(replicas) (volume replica count) and C(group) (the inventory group of the storage
         nodes, default C(k8s_cluster)). The replica count must not exceed the number of storage nodes.
     type: dict
+  metallb:
+    description:
+      - MetalLB, keys C(enabled), C(pools) (each C(name) and C(addresses), ranges C(first-last) or CIDRs) and
+        C(subnet) (the nodes' L2 subnet). Every range must be inside the subnet, hold no node address and not the
+        API VIP, and overlap no other range.
+    type: dict
+  known_variables:
+    description:
+      - Variable names known besides those found in O(variable_sources).
+    type: list
+    elements: str
+  variable_sources:
+    description:
+      - Directories whose C(.yml), C(.yaml) and C(.j2) files (searched recursively) name every variable the
+        collection reads; the C(aiinfra.cluster.preflight) role passes the collection's C(roles) and C(playbooks)
+        directories, read on the controller (the module is delegated to localhost).
+      - A name with one of O(variable_prefixes) found there (role defaults, argument specs, tasks, templates) is
+        known. With neither O(variable_sources) nor O(known_variables) the unknown-variable rule is skipped.
+    type: list
+    elements: path
+  variable_prefixes:
+    description: Name prefixes that mark a variable as the collection's (C(k8s_), C(gpu_), the role names).
+    type: list
+    elements: str
+  unknown_variables:
+    description:
+      - What a variable with one of O(variable_prefixes) that is not known is. C(error) reports it as
+        a problem, C(warn) as a warning, C(ignore) not at all. Either way it comes back in RV(unknown_variables).
+    type: str
+    choices: [error, warn, ignore]
+    default: error
   fail_on_problems:
     description: Fail when any problem is found. With C(false) the problems are only returned.
     type: bool
@@ -91,11 +137,29 @@ attributes:
 """
 
 EXAMPLES = r"""
-- name: Validate the inventory
+- name: Validate what the inventory alone says, on the controller (no host is contacted)
   aiinfra.cluster.cluster_preflight:
-    hosts: "{{ ansible_play_hosts_all | map('extract', hostvars, 'preflight_host') | list }}"
+    stage: inventory
+    hosts:
+      - {name: m1, ip: 192.168.56.11, groups: [k8s_cluster, k8s_control_plane]}
+      - name: g1
+        ip: 192.168.56.31
+        groups: [k8s_cluster, k8s_workers, gpu_nodes]
+        gpu: {gpu_mig_strategy: single, gpu_time_slicing_replicas: 1, gpu_model: H100-80GB,
+              gpu_mig_layout: {1g.10gb: 7}}
     distribution: "{{ k8s_distribution }}"
     kubernetes_version: "{{ k8s_version }}"
+    metallb:
+      enabled: true
+      subnet: 192.168.56.0/24
+      pools: [{name: lab, addresses: [192.168.56.200-192.168.56.220]}]
+  delegate_to: localhost
+  run_once: true
+
+- name: Validate the hosts' facts
+  aiinfra.cluster.cluster_preflight:
+    stage: hosts
+    hosts: "{{ ansible_play_hosts_all | map('extract', hostvars, 'preflight_host') | list }}"
     api_vip: "{{ k8s_api_vip | default(omit) }}"
   run_once: true
 """
@@ -107,6 +171,13 @@ problems:
   type: list
   elements: str
   sample: ["Group k8s_control_plane has 2 hosts (m1, m2): etcd needs an odd number of members for quorum; use 1, 3 or 5."]
+unknown_variables:
+  description: Variables that look like the collection's but that no role reads, one sentence each with the closest
+    known name; empty unless O(stage) is C(inventory) or C(all).
+  returned: always
+  type: list
+  elements: str
+  sample: ["k8s_distrubution (set for all hosts): no role of aiinfra.cluster reads it; did you mean k8s_distribution?"]
 hosts_checked:
   description: Number of hosts validated.
   returned: always
@@ -114,16 +185,36 @@ hosts_checked:
   sample: 5
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.aiinfra.cluster.plugins.module_utils.preflight import validate
+from ansible_collections.aiinfra.cluster.plugins.module_utils.preflight import (
+    VARIABLE_SOURCE_SUFFIXES, names_read, unknown_variables, validate)
+
+
+def read_sources(module, directories):
+    """The text of every .yml, .yaml and .j2 file under the directories."""
+    texts = []
+    for directory in directories or []:
+        if not os.path.isdir(directory):
+            module.fail_json(msg="variable_sources: %s is not a directory on the controller; pass the collection's "
+                                 "roles and playbooks directories" % directory)
+        for root, dirs, files in os.walk(directory):
+            dirs.sort()
+            for name in sorted(files):
+                if name.endswith(VARIABLE_SOURCE_SUFFIXES):
+                    with open(os.path.join(root, name), "rb") as f:
+                        texts.append(f.read().decode("utf-8", "replace"))
+    return texts
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            stage=dict(type="str", choices=["inventory", "hosts", "all"], default="all"),
             hosts=dict(type="list", elements="dict", required=True),
-            distribution=dict(type="str", required=True),
-            kubernetes_version=dict(type="str", required=True),
+            distribution=dict(type="str"),
+            kubernetes_version=dict(type="str"),
             api_vip=dict(type="str"),
             groups=dict(type="dict", default={"control_plane": "k8s_control_plane", "worker": "k8s_workers",
                                               "gpu": "gpu_nodes"}),
@@ -133,25 +224,33 @@ def main():
             registry=dict(type="dict"),
             node_ports=dict(type="dict"),
             storage=dict(type="dict"),
+            metallb=dict(type="dict"),
+            known_variables=dict(type="list", elements="str"),
+            variable_sources=dict(type="list", elements="path"),
+            variable_prefixes=dict(type="list", elements="str"),
+            unknown_variables=dict(type="str", choices=["error", "warn", "ignore"], default="error"),
             fail_on_problems=dict(type="bool", default=True),
         ),
+        required_if=[("stage", "inventory", ["distribution", "kubernetes_version"]),
+                     ("stage", "all", ["distribution", "kubernetes_version"])],
         supports_check_mode=True,
     )
     p = module.params
-    settings = {
-        "distribution": p["distribution"],
-        "kubernetes_version": p["kubernetes_version"],
-        "api_vip": p["api_vip"],
-        "groups": p["groups"],
-        "min_resources": p["min_resources"],
-        "disk_path": p["disk_path"],
-        "supported_os": p["supported_os"],
-        "registry": p["registry"],
-        "node_ports": p["node_ports"],
-        "storage": p["storage"],
-    }
-    problems = validate(p["hosts"], settings)
-    result = dict(changed=False, problems=problems, hosts_checked=len(p["hosts"]))
+    settings = dict((key, p[key]) for key in (
+        "distribution", "kubernetes_version", "api_vip", "groups", "min_resources", "disk_path", "supported_os",
+        "registry", "node_ports", "storage", "metallb", "variable_prefixes", "unknown_variables"))
+    known = set(p["known_variables"] or [])
+    if p["stage"] != "hosts":
+        known |= names_read(read_sources(module, p["variable_sources"]), p["variable_prefixes"])
+    settings["known_variables"] = sorted(known)
+    problems = validate(p["hosts"], settings, p["stage"])
+    unknown = []
+    if p["stage"] != "hosts":
+        unknown = unknown_variables(p["hosts"], settings["known_variables"], p["variable_prefixes"])
+    if p["unknown_variables"] == "warn":
+        for line in unknown:
+            module.warn(line)
+    result = dict(changed=False, problems=problems, unknown_variables=unknown, hosts_checked=len(p["hosts"]))
     if problems and p["fail_on_problems"]:
         module.fail_json(msg="The inventory has %d problem(s); nothing was changed. Fix them and run again:\n- %s" % (
             len(problems), "\n- ".join(problems)), **result)

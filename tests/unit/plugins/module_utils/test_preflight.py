@@ -22,6 +22,7 @@ def host_defaults(name, spec):
         "disk_free_mb": 50000,
         "ipv4": [{"address": ip, "prefix": "24", "netmask": "255.255.255.0"}],
         "gpu": {"gpu_mig_strategy": None, "gpu_time_slicing_replicas": None},
+        "variables": [],
     }
     host.update(spec)
     return host
@@ -49,8 +50,11 @@ def test_case(case):
 
 
 def test_every_rule_has_a_failing_case():
-    """Each check_* rule must be exercised by at least one case that expects a problem from it."""
-    rules = [name for name in dir(preflight) if name.startswith("check_")]
+    """Each check_* rule must be exercised by at least one case that expects a problem from it, and every rule is
+    in RULES (so validate runs it) under a known stage."""
+    rules = sorted(name for name in dir(preflight) if name.startswith("check_"))
+    assert sorted(rule.__name__ for stage, rule in preflight.RULES) == rules
+    assert set(stage for stage, rule in preflight.RULES) == set(preflight.STAGES)
     hit = set()
     for case in DATA["cases"]:
         if not case["expect"]:
@@ -58,19 +62,34 @@ def test_every_rule_has_a_failing_case():
         hosts, settings = build(case)
         groups = dict(preflight.DEFAULT_GROUPS)
         for rule in rules:
-            func = getattr(preflight, rule)
-            args = {"check_distribution": (settings,), "check_version": (settings,),
-                    "check_control_plane_count": (hosts, groups), "check_exclusive_groups": (hosts, groups),
-                    "check_duplicates": (hosts,), "check_vip": (hosts, settings, groups),
-                    "check_os": (hosts, settings), "check_resources": (hosts, settings, groups),
-                    "check_gpu_vars": (hosts, groups),
-                    "check_registry": (settings.get("registry"),
-                                       preflight.registry_endpoint(settings.get("registry"))),
-                    "check_node_ports": (settings.get("node_ports"),),
-                    "check_storage": (settings.get("storage"), hosts)}[rule]
-            if func(*args):
+            if getattr(preflight, rule)(hosts, settings, groups):
                 hit.add(rule)
-    assert sorted(hit) == sorted(rules)
+    assert sorted(hit) == rules
+
+
+@pytest.mark.parametrize("case", [c for c in DATA["cases"] if c["expect"]], ids=lambda c: c["id"])
+def test_inventory_stage_needs_no_facts(case):
+    """The inventory stage gives the same problems for hosts described by the inventory alone (no OS, memory, disk,
+    hostname or interfaces) as the full run gives from its inventory rules: none of them reads a fact."""
+    hosts, settings = build(case)
+    bare = [dict((k, v) for k, v in h.items() if k in ("name", "ip", "groups", "gpu", "variables")) for h in hosts]
+    groups = dict(preflight.DEFAULT_GROUPS)
+    want = []
+    for stage, rule in preflight.RULES:
+        if stage == "inventory":
+            want += rule(hosts, settings, groups)
+    assert preflight.validate(bare, settings, "inventory") == want
+
+
+def test_stages_split_the_rules():
+    hosts, settings = build({"settings": {"distribution": "nomad"}, "hosts": {"w1": {"memory_mb": 100}}})
+    assert preflight.validate(hosts, settings, "inventory") == ["k8s_distribution is 'nomad': it must be one of k3s, kubeadm."]
+    assert preflight.validate(hosts, settings, "hosts") == [
+        "Host w1 has 100 MiB of memory; a worker node needs at least 900 MiB."]
+    assert preflight.validate(hosts, settings) == (preflight.validate(hosts, settings, "inventory")
+                                                   + preflight.validate(hosts, settings, "hosts"))
+    with pytest.raises(ValueError):
+        preflight.validate(hosts, settings, "facts")
 
 
 def test_interface_network_uses_netmask_when_prefix_missing():

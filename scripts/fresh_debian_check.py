@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """Prove the install steps on a fresh Debian 12: README's `scripts/setup.sh`, then the unit suite, inside a new
 test-bed node (the debootstrap image: only Debian's own packages and its own python3, no pyenv, no iptables).
 
-    scripts/fresh_debian_check.py [--source DIR] [--keep]
+    python3 scripts/fresh_debian_check.py [--source DIR] [--keep]
 
 The checkout's files (tracked and untracked-but-not-ignored; no .venv, no caches) are copied into the node, then
 `scripts/setup.sh` runs there as root and `python -m pytest tests/unit` runs in the venv it made. It fails on a

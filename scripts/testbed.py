@@ -32,6 +32,7 @@ IMAGE = "localhost/aiinfra-node:bookworm"
 def image_name(suite="bookworm"):
     return f"localhost/aiinfra-node:{suite}"
 
+
 IMAGE_PACKAGES = [
     "systemd", "systemd-sysv", "dbus", "python3", "python3-apt", "sudo", "iproute2", "procps", "kmod",
     "ca-certificates", "openssh-server", "gnupg",

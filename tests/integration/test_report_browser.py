@@ -101,9 +101,9 @@ def test_topology_is_drawn_from_the_inventory(tmp_path):
     groups = {g.get("class"): [] for g in svg.iter(SVG + "g")}
     for g in svg.iter(SVG + "g"):
         groups[g.get("class")].append(" ".join(t.text or "" for t in g.iter(SVG + "text")))
-    assert groups["node control-plane"] == ["m1 192.168.56.11 control plane + etcd",
-                                             "m2 192.168.56.12 control plane + etcd",
-                                             "m3 192.168.56.13 control plane + etcd"]
+    assert groups["node control-plane"] == [
+        "m1 192.168.56.11 control plane + etcd", "m2 192.168.56.12 control plane + etcd",
+        "m3 192.168.56.13 control plane + etcd"]
     assert groups["node worker"] == ["w1 192.168.56.21 worker"]
     assert groups["node gpu"] == ["g1 192.168.56.31 GPU worker"]
     assert groups["vip"] == ["API VIP 192.168.56.10:8443"]

@@ -31,6 +31,10 @@ def kubeadm_encryption_configuration(keys, provider):
     return kubeadm.encryption_configuration(provider, keys)
 
 
+def kubeadm_encryption_rotation(node_files, write_key, provider, controller_keys):
+    return kubeadm.rotation_plan(node_files, write_key, provider, controller_keys)
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -39,4 +43,5 @@ class FilterModule(object):
             "kubeadm_encryption_configuration": _wrap(kubeadm_encryption_configuration),
             "kubeadm_ca_cert_hash": _wrap(kubeadm.ca_cert_hash),
             "kubeadm_rotate_keys": _wrap(kubeadm.rotate_keys),
+            "kubeadm_encryption_rotation": _wrap(kubeadm_encryption_rotation),
         }

@@ -9,7 +9,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import calendar
 import hashlib
+import ipaddress
 import re
 
 _VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
@@ -135,6 +137,142 @@ def rotate_keys(keys, name, secret):
     return [{"name": name, "secret": secret}] + keys
 
 
+# --- key rotation across every API server ---------------------------------------------------------------------
+#
+# Each control-plane node's API server reads its own EncryptionConfiguration when it starts. The key a server
+# writes with must already be readable by every other server (haproxy spreads requests), so a new key goes in
+# two phases, each ending with every API server restarted: (1) add: the new key on every node as a read key behind
+# the current write key; (2) promote: the new key first (the write key) everywhere; then (3) rewrite: every Secret
+# written again through the API (stored with the new key); (4) drop: the old keys leave the files. The phase to run
+# next is derived from the files on the nodes alone, so an interrupted run is resumed where it stopped.
+# A server whose container started before its file was last written has not loaded it: it is restarted before
+# anything else ("restart"), which completes whatever step was interrupted between the write and the restart.
+
+ROTATION_PHASES = ("restart", "add", "promote", "rewrite", "drop")
+
+
+def configured_keys(document):
+    """Key names and secrets of the encryption provider in an EncryptionConfiguration (YAML already parsed), in
+    order (the first encrypts writes); [] when the document has no provider keys (identity only, or empty)."""
+    out = []
+    for res in (document or {}).get("resources") or []:
+        if "secrets" not in (res.get("resources") or []):
+            continue
+        for prov in res.get("providers") or []:
+            for name, body in prov.items():
+                if name == "identity":
+                    continue
+                out.extend({"name": k.get("name"), "secret": k.get("secret")} for k in (body or {}).get("keys") or [])
+            if out:
+                return out
+    return out
+
+
+def _union(lists):
+    seen = []
+    for names in lists:
+        for n in names:
+            if n not in seen:
+                seen.append(n)
+    return seen
+
+
+def rotation_steps(nodes, write_key):
+    """What is left of a key rotation, from the state of every control-plane node.
+
+    nodes: {host: None (no file yet: a node not initialised) or {"keys": [names in file order], "loaded": bool
+    (its API server started after the file was written, or has no container to restart)}}, in inventory order.
+    Returns {"phase": first phase to run or "none", "steps": [{"phase", "keys" (names, None for rewrite/restart),
+    "hosts" (restart only)}], "join": names a node without a file gets now}.
+    """
+    if not write_key:
+        raise KubeadmError("the write key name is empty (kubeadm_encryption_key_name)")
+    present = [(h, s) for h, s in nodes.items() if s is not None]
+    union = _union(s["keys"] for _h, s in present)
+    steps = []
+    pending = [h for h, s in present if not s.get("loaded", True)]
+    if pending:
+        steps.append({"phase": "restart", "keys": None, "hosts": pending})
+    lists = [s["keys"] for _h, s in present]
+    if lists and any(write_key not in names for names in lists):
+        # the key the servers write with now: the first node's write key that is not the new one
+        current = next((names[0] for names in lists if names and names[0] != write_key), None)
+        if current is not None:
+            steps.append({"phase": "add", "keys": [current, write_key] + [n for n in union if n not in (current, write_key)]})
+    if any(step["phase"] == "add" for step in steps) or any(names[:1] != [write_key] for names in lists):
+        steps.append({"phase": "promote", "keys": [write_key] + [n for n in union if n != write_key]})
+    if any(names != [write_key] for names in lists):
+        steps.append({"phase": "rewrite", "keys": None})
+        steps.append({"phase": "drop", "keys": [write_key]})
+    keyed = [s for s in steps if s["keys"]]
+    if not steps:
+        join = [write_key]
+    elif keyed and keyed[0]["phase"] != "drop":
+        join = keyed[0]["keys"]
+    else:  # the servers can all still read the old keys until the drop: so can a new one
+        join = [write_key] + [n for n in union if n != write_key]
+    return {"phase": steps[0]["phase"] if steps else "none", "steps": steps, "join": join}
+
+
+def rotation_keyring(controller_keys, node_keys):
+    """{name: secret} from the controller's key file and the keys found on the nodes. A name with two different
+    secrets is refused: rewriting with the wrong one would make Secrets unreadable."""
+    ring = {}
+    sources = [("the controller's key file", controller_keys or [])] + [
+        ("%s's EncryptionConfiguration" % h, keys or []) for h, keys in sorted(node_keys.items())]
+    for where, keys in sources:
+        for k in keys:
+            if k.get("name") in ring and ring[k["name"]] != k.get("secret"):
+                raise KubeadmError("encryption key %r has a different secret in %s than elsewhere: fix the key file "
+                                   "on the controller before rotating (nothing was changed)" % (k.get("name"), where))
+            ring[k["name"]] = k.get("secret")
+    return ring
+
+
+def _epoch(rfc3339):
+    """'2026-12-01T06:40:02.123456789Z' (crictl's startedAt) -> seconds since the epoch (float)."""
+    m = re.match(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", rfc3339 or "")
+    if not m:
+        raise KubeadmError("not an RFC 3339 time: %r" % rfc3339)
+    y, mo, d, hh, mi, ss = (int(x) for x in m.groups()[:6])
+    secs = calendar.timegm((y, mo, d, hh, mi, ss, 0, 0, 0)) + float("0." + (m.group(7) or "0"))
+    tz = m.group(8)
+    if tz != "Z":
+        sign = 1 if tz[0] == "+" else -1
+        secs -= sign * (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60)
+    return secs
+
+
+def rotation_plan(node_files, write_key, provider, controller_keys):
+    """The rotation with the key material, for the role. node_files: {host: {"config": parsed
+    EncryptionConfiguration or None (no file), "mtime": the file's mtime (epoch), "started": the API server
+    container's startedAt (RFC 3339) or "" (none running)}}. Steps carry the whole EncryptionConfiguration to write
+    ("config"); "join" is the one a node without a file gets."""
+    state, found = {}, {}
+    for host, f in node_files.items():
+        if not f or f.get("config") is None:
+            state[host] = None
+            continue
+        keys = configured_keys(f["config"])
+        found[host] = keys
+        started = f.get("started") or ""
+        state[host] = {"keys": [k["name"] for k in keys],
+                       "loaded": not started or _epoch(started) >= float(f.get("mtime") or 0)}
+    ring = rotation_keyring(controller_keys, found)
+    if write_key not in ring:
+        raise KubeadmError("the write key %r is neither in the controller's key file nor on any node" % write_key)
+    plan = rotation_steps(state, write_key)
+
+    def config(names):
+        return encryption_configuration(provider, [{"name": n, "secret": ring[n]} for n in names])
+
+    for step in plan["steps"]:
+        step["config"] = config(step["keys"]) if step["keys"] else None
+    plan["join_config"] = config(plan["join"])
+    plan["state"] = {h: (s["keys"] if s else None) for h, s in state.items()}
+    return plan
+
+
 # --- discovery CA hash ---------------------------------------------------------------------------------------------
 
 def _der_element(data, pos):
@@ -213,8 +351,31 @@ def kubelet_configuration(s):
             "rotateCertificates": True}
 
 
+def metrics_args(bind_address):
+    """Where etcd, the controller manager and the scheduler serve /metrics (kubeadm's default is loopback only,
+    which Prometheus on another node cannot scrape).
+
+    The ClusterConfiguration is shared by every control-plane node (kubeadm uploads it and joins and upgrades read
+    it back), so a node's own address cannot go in it: on the other nodes the bind would fail. The wildcard
+    (0.0.0.0 or ::) serves on every address of each node, the node address included, and kubeadm's probes keep
+    working through loopback. etcd's metrics URL is plain HTTP (metrics and /health only); the controller manager
+    and scheduler serve HTTPS and authorise /metrics through the API server.
+    """
+    addr = str(bind_address or "")
+    try:
+        ipaddress.ip_address(addr)
+    except ValueError:
+        raise KubeadmError("the metrics bind address must be an IP address such as 0.0.0.0 (every address) or "
+                           "127.0.0.1 (loopback only), not %r" % bind_address)
+    host = "[%s]" % addr if ":" in addr else addr
+    return {"etcd": {"listen-metrics-urls": "http://%s:2381" % host},
+            "controller_manager": {"bind-address": addr},
+            "scheduler": {"bind-address": addr}}
+
+
 def cluster_configuration(s):
     api = api_version(s["kubernetes_version"])
+    metrics = metrics_args(s.get("metrics_bind_address", "0.0.0.0"))
     api_args = dict(s.get("apiserver_extra_args") or {})
     volumes = []
     if s.get("encryption", True):
@@ -232,9 +393,11 @@ def cluster_configuration(s):
                        "dnsDomain": s.get("dns_domain", "cluster.local")},
         "apiServer": {"certSANs": sorted(set(x for x in s.get("cert_sans") or [] if x)),
                       "extraArgs": _args(api, api_args)},
-        "controllerManager": {"extraArgs": _args(api, s.get("controller_manager_extra_args"))},
-        "scheduler": {"extraArgs": _args(api, s.get("scheduler_extra_args"))},
-        "etcd": {"local": {"dataDir": s.get("etcd_data_dir", "/var/lib/etcd")}},
+        "controllerManager": {"extraArgs": _args(api, dict(metrics["controller_manager"],
+                                                           **(s.get("controller_manager_extra_args") or {})))},
+        "scheduler": {"extraArgs": _args(api, dict(metrics["scheduler"], **(s.get("scheduler_extra_args") or {})))},
+        "etcd": {"local": {"dataDir": s.get("etcd_data_dir", "/var/lib/etcd"),
+                           "extraArgs": _args(api, metrics["etcd"])}},
     }
     if volumes:
         cfg["apiServer"]["extraVolumes"] = volumes

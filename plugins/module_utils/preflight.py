@@ -41,7 +41,7 @@ VERSION_PATTERNS = {
 }
 VERSION_EXAMPLES = {"kubeadm": "1.31.4", "k3s": "v1.31.4+k3s1"}
 
-DEFAULT_SUPPORTED_OS = {"Debian": ["12"], "Ubuntu": ["22.04", "24.04"]}
+DEFAULT_SUPPORTED_OS = {"Debian": ["12", "13"], "Ubuntu": ["22.04", "24.04"]}
 
 DEFAULT_MIN_RESOURCES = {
     # MemTotal reads a little under the nominal size: a 2 GiB VM reports ~1950 MiB.

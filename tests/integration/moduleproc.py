@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def collection_path():
     """A directory holding ansible_collections/aiinfra/cluster -> this checkout."""
     path = os.path.join(ROOT, ".collections")
-    if not os.path.isdir(path):
+    if not os.path.isdir(os.path.join(path, "ansible_collections", "aiinfra", "cluster")):
         path = tempfile.mkdtemp()
         os.makedirs(os.path.join(path, "ansible_collections", "aiinfra"))
         os.symlink(ROOT, os.path.join(path, "ansible_collections", "aiinfra", "cluster"))

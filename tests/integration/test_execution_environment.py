@@ -80,7 +80,7 @@ def test_python_requirements_are_exactly_the_collections(context):
     if roles_use(r"community\.general\.jenkins_job"):
         needed.add("python-jenkins")
     if roles_use(r"password_hash\(\s*'bcrypt'"):
-        needed.add("passlib")
+        needed |= {"passlib", "bcrypt"}
     if roles_use(r"kubernetes\.core\."):
         needed.add("kubernetes")
     # the listed libraries: every one needed, and the two needed by filters of the bundled collections only

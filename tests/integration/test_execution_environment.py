@@ -21,7 +21,8 @@ pytestmark = pytest.mark.skipif(not os.path.exists(BUILDER), reason="ansible-bui
 
 # Top-level import name -> PyPI name, for the libraries a plugin may import.
 PIP_NAMES = {"kubernetes": "kubernetes", "jenkins": "python-jenkins", "passlib": "passlib", "jmespath": "jmespath",
-             "netaddr": "netaddr", "yaml": "PyYAML"}
+             "netaddr": "netaddr", "yaml": "PyYAML",
+             "urllib3": "kubernetes"}  # urllib3 comes with (and is used through) the kubernetes client
 
 
 def requirement_names(path):

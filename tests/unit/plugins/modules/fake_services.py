@@ -22,7 +22,7 @@ class FakeApi:
         self.requests.append((method, u.path, data))
         self.last_headers = headers
         if self.fail_with:
-            status, payload = self.fail_with
+            status, payload = self.fail_with[0], self.fail_with[1]
             return status, {}, json.dumps(payload)
         status, payload = self.route(method, u.path, {k: v[0] for k, v in parse_qs(u.query).items()}, data)
         return status, {}, "" if payload is None else json.dumps(payload)

@@ -3,7 +3,7 @@ manifests valid for each inventory's Kubernetes version, and a second render tha
 
 import yaml
 
-from ansible_env import ansible_playbook, needs_collection, only_roles
+from ansible_env import ansible_playbook, kubeadm_ipsec, lab, needs_collection, only_roles
 from ansible_env import validate_manifests as validate
 
 
@@ -40,8 +40,8 @@ def test_lab_k3s_wireguard(tmp_path):
     assert "changed=0" in second.split("PLAY RECAP")[1]
 
 
-def test_kubeadm_ipsec(tmp_path):
-    render("tests/integration/inventories/kubeadm-ipsec", tmp_path)
+def test_kubeadm_ipsec():
+    tmp_path = kubeadm_ipsec().out
     values = yaml.safe_load((tmp_path / "cilium/values/cilium.yaml").read_text())
     assert values["encryption"] == {"enabled": True, "type": "ipsec", "nodeEncryption": False,
                                     "ipsec": {"secretName": "cilium-ipsec-keys"}}
@@ -53,19 +53,16 @@ def test_kubeadm_ipsec(tmp_path):
     assert not (tmp_path / "cilium/helmchart.yaml").exists()  # kubeadm installs with helm
     secret = yaml.safe_load((tmp_path / "cilium/ipsec-secret.yaml").read_text())
     assert secret["stringData"]["keys"] == "3+ rfc4106(gcm(aes)) rendered-placeholder 128"
-    result = validate(tmp_path)
+    result = kubeadm_ipsec().validation()
     assert result.returncode == 0, result.stdout
     assert "against Kubernetes 1.30: 0 invalid" in result.stdout
 
 
-def test_fingerprint_follows_encryption_settings(tmp_path):
-    render("inventories/lab", tmp_path / "a")
-    render("tests/integration/inventories/kubeadm-ipsec", tmp_path / "b")
-
+def test_fingerprint_follows_encryption_settings():
     def fp(d):
         patch = yaml.safe_load((d / "cilium/patches/daemonset-restart.yaml").read_text())
         return patch["spec"]["template"]["metadata"]["annotations"]["aiinfra.io/encryption-fingerprint"]
-    assert fp(tmp_path / "a") != fp(tmp_path / "b")
+    assert fp(lab().out) != fp(kubeadm_ipsec().out)
 
 
 def test_bad_settings_fail_before_rendering(tmp_path):

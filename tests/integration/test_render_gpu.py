@@ -6,8 +6,7 @@ import os
 import pytest
 import yaml
 
-from ansible_env import ROOT, ansible_playbook, needs_collection, only_roles, yaml_docs
-from ansible_env import validate_manifests as validate
+from ansible_env import ROOT, ansible_playbook, gpu_mixed, lab, needs_collection, yaml_docs
 
 pytestmark = needs_collection
 
@@ -16,9 +15,8 @@ def render(inventory, out, *extra):
     return ansible_playbook("-i", inventory, "playbooks/render.yml", "-e", "render_dir=%s" % out, *extra)
 
 
-def test_lab_defaults(tmp_path):
-    proc = render("inventories/lab", tmp_path, *only_roles("gpu_operator", "vllm"))
-    assert proc.returncode == 0, proc.stdout
+def test_lab_defaults():
+    tmp_path = lab().out
     values = yaml_docs(tmp_path / "gpu_operator/values/gpu-operator.yaml")[0]
     assert values["mig"] == {"strategy": "none"}
     assert values["devicePlugin"]["config"] == {"name": "time-slicing-config", "default": "replicas-1"}
@@ -30,12 +28,11 @@ def test_lab_defaults(tmp_path):
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert not any(a.startswith("--quantization") for a in container["args"])
     assert not (tmp_path / "vllm/hf-token-secret.yaml").exists()
-    assert validate(tmp_path).returncode == 0
+    assert lab().validation().returncode == 0
 
 
-def test_mixed_mig_time_slicing_and_vllm_on_a_mig_slice(tmp_path):
-    proc = render("tests/integration/inventories/gpu-mixed", tmp_path)
-    assert proc.returncode == 0, proc.stdout
+def test_mixed_mig_time_slicing_and_vllm_on_a_mig_slice():
+    proc, tmp_path = gpu_mixed().proc, gpu_mixed().out
     assert "hf_test_token_not_real" not in proc.stdout  # the token is never logged
     cm = yaml_docs(tmp_path / "gpu_operator/time-slicing-configmap.yaml")[0]
     assert sorted(cm["data"]) == ["replicas-1", "replicas-2", "replicas-4"]
@@ -68,7 +65,7 @@ def test_mixed_mig_time_slicing_and_vllm_on_a_mig_slice(tmp_path):
     assert docs["HorizontalPodAutoscaler"]["spec"]["metrics"][0]["pods"]["metric"]["name"] == "vllm:num_requests_waiting"
     secret = yaml_docs(tmp_path / "vllm/hf-token-secret.yaml")[0]
     assert secret["stringData"]["token"] == "rendered-placeholder"
-    result = validate(tmp_path)
+    result = gpu_mixed().validation()
     assert result.returncode == 0, result.stdout
     assert "against Kubernetes 1.32: 0 invalid" in result.stdout
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 import yaml
 
-from ansible_env import ansible_playbook, needs_collection, only_roles, validate_manifests, yaml_docs
+from ansible_env import ansible_playbook, lab, needs_collection, only_roles, render_charts, validate_manifests, yaml_docs
 
 pytestmark = [
     needs_collection,
@@ -28,17 +28,8 @@ def playbook(*args, ok=True):
 
 
 @pytest.fixture(scope="module")
-def render(tmp_path_factory):
-    out = tmp_path_factory.mktemp("render")
-    playbook("playbooks/render.yml", "-i", "inventories/lab", "-e", "render_dir=%s" % out,
-             *only_roles("security_baseline", "observability", "network"))
-    return out
-
-
-def test_everything_validates(render):
-    out = validate_manifests(render)
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert ": 0 invalid" in out.stdout
+def render():
+    return lab().out  # the lab render shared by the render tests (validated in test_render_charts.py)
 
 
 def test_rule_groups_pass_promtool(render, tmp_path):
@@ -241,6 +232,12 @@ def test_bad_pools_and_nfs(tmp_path):
              *only_roles("network"))
     sc = yaml_docs(out / "network" / "nfs-storageclass.yaml")[0]
     assert sc["provisioner"] == "nfs.csi.k8s.io" and sc["parameters"] == {"server": "192.168.56.5", "share": "/export/k8s"}
+    # the real charts, csi-driver-nfs included: its driver is the provisioner the StorageClass names
+    releases, problems = render_charts.render_tree(str(out))
+    assert problems == [] and {r.release.name for r in releases} == {"metallb", "cert-manager", "ingress-nginx",
+                                                                     "csi-driver-nfs"}
+    nfs = next(r for r in releases if r.release.name == "csi-driver-nfs")
+    assert [o["metadata"]["name"] for _t, o in nfs.objects if o["kind"] == "CSIDriver"] == [sc["provisioner"]]
     check = validate_manifests(out)
     assert check.returncode == 0, check.stdout
     extra.write_text(yaml.safe_dump({"network_metallb_pools": [

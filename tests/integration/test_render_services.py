@@ -13,7 +13,8 @@ import xml.etree.ElementTree as ET
 import pytest
 import yaml
 
-from ansible_env import ansible_playbook, needs_collection, only_roles, validate_manifests, yaml_docs
+from ansible_env import ansible_playbook, needs_collection, only_roles, registry_tls, yaml_docs
+from ansible_env import lab as lab_render
 
 from ansible_collections.aiinfra.cluster.plugins.module_utils.jenkins import job_config_differs, normalize_job_xml
 
@@ -32,16 +33,8 @@ def render(out, *extra, roles=SERVICES, ok=True):
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    out = tmp_path_factory.mktemp("services")
-    render(out)
-    return out
-
-
-def test_everything_validates(lab):
-    out = validate_manifests(lab)
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert ": 0 invalid" in out.stdout
+def lab():
+    return lab_render().out  # the lab render shared by the render tests (validated in test_render_charts.py)
 
 
 def test_one_registry_address_everywhere(lab):
@@ -73,8 +66,8 @@ def test_one_registry_address_everywhere(lab):
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"].startswith(ADDRESS + "/platform/demo-app:")
 
 
-def test_tls_registry(tmp_path):
-    render(tmp_path, "-e", "k8s_registry_tls=true", roles=("harbor", "ci_pipeline"))
+def test_tls_registry():
+    tmp_path = registry_tls().out
     values = yaml_docs(tmp_path / "harbor" / "values" / "harbor.yaml")[0]
     assert values["externalURL"] == "https://" + ADDRESS
     assert values["expose"]["tls"] == {"enabled": True, "certSource": "auto", "auto": {"commonName": "192.168.56.11"}}
@@ -82,7 +75,7 @@ def test_tls_registry(tmp_path):
     assert ports["https"] == {"port": 30002, "nodePort": 30002} and ports["http"] == {"port": 30012, "nodePort": 30012}
     jenkinsfile = (tmp_path / "ci_pipeline" / "app" / "Jenkinsfile").read_text()
     assert '--skip-tls-verify-registry="${REGISTRY}"' in jenkinsfile and "--insecure-registry" not in jenkinsfile
-    assert validate_manifests(tmp_path).returncode == 0
+    assert registry_tls().validation().returncode == 0
 
 
 def test_kaniko_build_pod(lab):

@@ -232,10 +232,6 @@ def test_a_custom_resource_the_schema_refuses_is_refused(api, rendered):
     assert status == 422 and "addresses" in body.get("message", ""), body
 
 
-@pytest.mark.xfail(strict=True, reason="bug: roles/network/templates/namespaces.yaml.j2 labels cert-manager "
-                   "pod-security enforce=restricted, security_baseline's platform class enforce=baseline: each run "
-                   "of the two roles flips the label back and forth (changed every run, the effective level depends "
-                   "on role order). When fixed this test passes and strict xfail fails: remove the mark.")
 def test_roles_agree_on_namespace_labels(api, rendered):
     """Each role's namespace file applied as the role applies it (merge), in role order, twice: the second round
     must change nothing. A label two roles set to different values makes them fight on every run."""

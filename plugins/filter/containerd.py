@@ -7,7 +7,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.aiinfra.cluster.plugins.module_utils.containerd import RegistryConfigError, registry_files
+from ansible_collections.aiinfra.cluster.plugins.module_utils.containerd import (
+    RegistryConfigError, merged_config_problems, registry_files)
 
 
 def containerd_registry_files(entries, certs_dir="/etc/containerd/certs.d"):
@@ -18,6 +19,15 @@ def containerd_registry_files(entries, certs_dir="/etc/containerd/certs.d"):
         raise AnsibleFilterError("node_baseline_registries: %s" % exc)
 
 
+def containerd_config_problems(dump_text, expected):
+    """One line per setting node_baseline made that containerd's merged configuration (config dump) lacks."""
+    try:
+        return merged_config_problems(dump_text, expected)
+    except RegistryConfigError as exc:
+        raise AnsibleFilterError("containerd_config_problems: %s" % exc)
+
+
 class FilterModule(object):
     def filters(self):
-        return {"containerd_registry_files": containerd_registry_files}
+        return {"containerd_registry_files": containerd_registry_files,
+                "containerd_config_problems": containerd_config_problems}

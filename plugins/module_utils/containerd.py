@@ -134,3 +134,53 @@ def registry_files(entries, certs_dir):
             "ca_content": reg["ca"],
         })
     return out
+
+
+_CRI = "io.containerd.grpc.v1.cri"
+
+
+def merged_config_problems(dump_text, expected):
+    """What containerd's merged configuration (``containerd config dump``) lacks of the settings node_baseline made.
+
+    ``expected``: socket, sandbox_image, config_path, cni_conf_dir, cni_bin_dir (each optional) and runtimes
+    ({name: {binary}}); runc and every runtime must run with SystemdCgroup = true. Returns one line per problem,
+    empty when everything is there. containerd 1.6/1.7 replace a whole plugin section with the one of each later
+    imported file, so these are the settings a drop-in can take away.
+    """
+    try:
+        import tomllib  # Python 3.11+, the controller's
+    except ImportError:  # pragma: no cover - the controller runs 3.11+
+        raise RegistryConfigError("reading containerd's configuration needs Python 3.11+ (tomllib) on the controller")
+    try:
+        dump = tomllib.loads(dump_text or "")
+    except ValueError as exc:
+        raise RegistryConfigError("containerd config dump did not print TOML (%s): %s" % (exc, (dump_text or "")[:200]))
+    problems = []
+    cri = dump.get("plugins", {}).get(_CRI)
+    if not isinstance(cri, dict):
+        return ["the CRI plugin (%s) has no configuration" % _CRI]
+
+    def check(label, actual, want):
+        if want is not None and actual != want:
+            problems.append("%s is %s, not %s" % (label, _toml_str(actual) if actual is not None else "unset", _toml_str(want)))
+
+    check("grpc.address", dump.get("grpc", {}).get("address"), expected.get("socket"))
+    check("sandbox_image", cri.get("sandbox_image"), expected.get("sandbox_image"))
+    check("registry.config_path", cri.get("registry", {}).get("config_path"), expected.get("config_path"))
+    check("cni.conf_dir", cri.get("cni", {}).get("conf_dir"), expected.get("cni_conf_dir"))
+    check("cni.bin_dir", cri.get("cni", {}).get("bin_dir"), expected.get("cni_bin_dir"))
+    runtimes = cri.get("containerd", {}).get("runtimes", {})
+    wanted = dict(expected.get("runtimes") or {})
+    wanted.setdefault("runc", {})
+    for name in sorted(wanted):
+        runtime = runtimes.get(name)
+        if runtime is None:
+            problems.append("runtime %s is missing" % name)
+            continue
+        options = runtime.get("options") or {}
+        if options.get("SystemdCgroup") is not True:
+            problems.append("runtime %s does not use the systemd cgroup driver (SystemdCgroup)" % name)
+        binary = (wanted[name] or {}).get("binary")
+        if binary:
+            check("runtime %s BinaryName" % name, options.get("BinaryName"), binary)
+    return problems

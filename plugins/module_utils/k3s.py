@@ -46,7 +46,10 @@ def node_config(role, s):
 
     s: node_ip, node_name, api_endpoint (https://host:port joins go to), tls_san (list), cni ('cilium' or other),
     disable (list), secrets_encryption (bool), cluster_cidr, service_cidr, node_labels, node_taints,
-    etcd_snapshot_cron, etcd_snapshot_retention, token_file, extra (dict merged last).
+    etcd_snapshot_cron, etcd_snapshot_retention, token_file, container_runtime_endpoint (the CRI socket of the
+    node's containerd; empty: k3s's embedded one), kubelet_cgroup_driver (with an external runtime k3s does not
+    detect it), metrics_bind_address (servers: etcd, controller-manager and scheduler metrics on this address;
+    empty: loopback only), extra (dict merged last).
     """
     if role not in ("init", "server", "agent"):
         raise K3sError("k3s node role must be init, server or agent, not %r" % role)
@@ -73,6 +76,21 @@ def node_config(role, s):
         if s.get("etcd_snapshot_cron"):
             cfg["etcd-snapshot-schedule-cron"] = s["etcd_snapshot_cron"]
             cfg["etcd-snapshot-retention"] = int(s.get("etcd_snapshot_retention", 7))
+        if s.get("metrics_bind_address"):
+            # k3s serves etcd metrics on 127.0.0.1:2381 and the controller-manager (10257) and scheduler (10259) on
+            # loopback; Prometheus scrapes the node address.
+            cfg["etcd-expose-metrics"] = True
+            cfg["kube-controller-manager-arg"] = ["bind-address=%s" % s["metrics_bind_address"]]
+            cfg["kube-scheduler-arg"] = ["bind-address=%s" % s["metrics_bind_address"]]
+    if s.get("container_runtime_endpoint"):
+        endpoint = s["container_runtime_endpoint"]
+        if not endpoint.startswith("unix:///"):
+            raise K3sError("container_runtime_endpoint must be a unix:/// socket URL, not %r" % endpoint)
+        # The node's own containerd (node_baseline) instead of the embedded one: one containerd, one registry list.
+        cfg["container-runtime-endpoint"] = endpoint
+        if s.get("kubelet_cgroup_driver"):
+            # k3s sets the kubelet's cgroup driver from its embedded containerd only; it must match runc's SystemdCgroup.
+            cfg["kubelet-arg"] = ["cgroup-driver=%s" % s["kubelet_cgroup_driver"]]
     if s.get("node_labels"):
         cfg["node-label"] = ["%s=%s" % (k, v) for k, v in sorted(s["node_labels"].items())]
     if s.get("node_taints"):

@@ -56,7 +56,14 @@ def test_node_configs_render(tmp_path):
     assert "192.168.56.10" in m1["tls-san"] and m1["secrets-encryption"] is True
     assert m1["flannel-backend"] == "none" and m1["disable-kube-proxy"] is True
     assert m2["server"] == "https://192.168.56.10:8443" and "cluster-init" not in m2
+    # every node's kubelet on the node's one containerd (node_baseline's), with its systemd cgroup driver
     assert w1 == {"node-ip": "192.168.56.21", "node-name": "w1", "server": "https://192.168.56.10:8443",
-                  "token-file": "/etc/rancher/k3s/cluster-token"}
+                  "token-file": "/etc/rancher/k3s/cluster-token",
+                  "container-runtime-endpoint": "unix:///run/containerd/containerd.sock",
+                  "kubelet-arg": ["cgroup-driver=systemd"]}
+    assert all(c["container-runtime-endpoint"] == "unix:///run/containerd/containerd.sock" for c in (m1, m2, g1))
+    # the control-plane metrics the observability layer scrapes, on the node address
+    assert m1["etcd-expose-metrics"] is True
+    assert "bind-address=192.168.56.11" in m1["kube-scheduler-arg"]
     assert g1["node-taint"] == ["nvidia.com/gpu=present:NoSchedule"]
     assert all("token" not in k or k == "token-file" for c in (m1, m2, w1, g1) for k in c)

@@ -1,11 +1,21 @@
 """Verify node_baseline on the real test-bed nodes (testinfra over the molecule inventory)."""
 
+import json
+import os
+import subprocess
+import sys
 import tomllib
 
 import pytest
+import yaml
 
 REGISTRY = "198.18.1.11:30002"  # the platform registry address (k8s_registry_* -> preflight -> certs.d)
 CERTS = "/etc/containerd/certs.d"
+CRI = "io.containerd.grpc.v1.cri"
+SOCKET = "/run/containerd/containerd.sock"
+TOOLKIT = "/usr/local/nvidia/toolkit"
+NTP = ["0.debian.pool.ntp.org", "198.18.1.1"]
+CRI_CLIENT = "python3 /usr/local/lib/aiinfra-test-cri.py"  # molecule/default/cri.py, copied by prepare.yml
 
 
 def test_swap_entries_disabled_in_fstab(host):
@@ -43,8 +53,18 @@ def test_sysctls_persisted(host):
         assert expected in lines
 
 
-def test_time_sync_enabled(host):
-    assert host.service("systemd-timesyncd").is_enabled
+def test_time_sync_enabled_and_pointed_at_the_ntp_list(host):
+    """issue #17: a non-empty NTP list needs the drop-in directory; node2 runs chrony, the others timesyncd."""
+    if host.backend.host == "node2":
+        assert host.service("chrony").is_enabled
+        sources = host.file("/etc/chrony/sources.d/90-aiinfra.sources").content_string.splitlines()
+        assert [line for line in sources if line.startswith("server ")] == ["server %s iburst" % s for s in NTP]
+    else:
+        assert host.service("systemd-timesyncd").is_enabled
+        conf = host.file("/etc/systemd/timesyncd.conf.d/90-aiinfra.conf").content_string
+        assert "NTP=%s" % " ".join(NTP) in conf.splitlines()
+        # systemd-timesyncd's own parsed view of the drop-in
+        assert "NTP=%s" % " ".join(NTP) in host.check_output("systemd-analyze cat-config systemd/timesyncd.conf")
 
 
 def test_containerd_running_with_systemd_cgroups_and_certs_d(host):
@@ -52,9 +72,76 @@ def test_containerd_running_with_systemd_cgroups_and_certs_d(host):
     assert svc.is_running and svc.is_enabled
     # containerd's own parsed view of its configuration, not our file
     dump = tomllib.loads(host.check_output("containerd config dump"))
-    cri = dump["plugins"]["io.containerd.grpc.v1.cri"]
+    cri = dump["plugins"][CRI]
     assert cri["containerd"]["runtimes"]["runc"]["options"]["SystemdCgroup"] is True
     assert cri["registry"]["config_path"] == CERTS
+    assert cri["sandbox_image"] == "registry.k8s.io/pause:3.10"
+    assert (cri["cni"]["conf_dir"], cri["cni"]["bin_dir"]) == ("/etc/cni/net.d", "/opt/cni/bin")
+    assert dump["grpc"]["address"] == SOCKET
+
+
+def test_toolkit_dropin_survived_the_second_converge_and_wiped_nothing(host):
+    """side_effect.yml wrote /etc/containerd/conf.d/99-nvidia.toml as the NVIDIA toolkit does (node2: the toolkit
+    v1.17 shape, the whole dumped config plus its runtime; node1/node3: the runtime alone) and restarted containerd;
+    then site.yml converged again with changed=0. The drop-in is still there and read, and containerd's merged
+    config keeps every CRI setting of node_baseline, because its CRI section is imported after the drop-ins."""
+    dropin = host.file("/etc/containerd/conf.d/99-nvidia.toml")
+    assert dropin.exists and TOOLKIT + "/nvidia-container-runtime" in dropin.content_string
+    dump = tomllib.loads(host.check_output("containerd config dump"))
+    # every file was read (containerd 1.6 lists them from a map: the order of this list means nothing)
+    assert sorted(dump["imports"]) == ["/etc/containerd/aiinfra-cri.toml", "/etc/containerd/conf.d/99-nvidia.toml",
+                                       "/etc/containerd/config.toml"]
+    cri = dump["plugins"][CRI]
+    assert cri["sandbox_image"] == "registry.k8s.io/pause:3.10"
+    assert cri["registry"]["config_path"] == CERTS
+    runtimes = cri["containerd"]["runtimes"]
+    assert runtimes["runc"]["options"]["SystemdCgroup"] is True
+    if host.backend.host == "node3":  # node_baseline_containerd_nvidia_runtimes, as on gpu_nodes
+        for name, binary in (("nvidia", "nvidia-container-runtime"), ("nvidia-cdi", "nvidia-container-runtime.cdi"),
+                             ("nvidia-legacy", "nvidia-container-runtime.legacy")):
+            assert runtimes[name]["options"] == {"BinaryName": "%s/%s" % (TOOLKIT, binary), "SystemdCgroup": True}
+    else:  # the CRI section is node_baseline's: a drop-in's runtime does not reach it on containerd 1.6
+        assert sorted(runtimes) == ["runc"]
+    assert host.service("containerd").is_running
+
+
+@pytest.fixture(scope="module")
+def k3s_configs(tmp_path_factory):
+    """Every node's k3s config.yaml as the k3s role renders it for this inventory (k3s cannot be downloaded here)."""
+    root = os.environ["MOLECULE_PROJECT_DIRECTORY"]
+    out = tmp_path_factory.mktemp("render")
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(root, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(root, ".collections"))
+    run = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "playbooks/render.yml",
+                          "-i", os.environ["MOLECULE_INVENTORY_FILE"], "-e", "render_dir=%s" % out,
+                          "-e", json.dumps({"render_roles": ["k3s"]})],
+                         cwd=root, env=env, capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    nodes = out / "k3s" / "nodes"
+    return {node: yaml.safe_load((nodes / node / "config.yaml").read_text()) for node in os.listdir(nodes)}
+
+
+def test_k3s_config_names_the_socket_of_this_containerd(host, k3s_configs):
+    cfg = k3s_configs[host.backend.host]
+    assert cfg["container-runtime-endpoint"] == "unix://" + SOCKET
+    assert cfg["kubelet-arg"] == ["cgroup-driver=systemd"]  # runc's SystemdCgroup above
+    assert host.socket("unix://" + SOCKET).is_listening
+    assert not host.file("/run/k3s/containerd/containerd.sock").exists  # no second containerd
+
+
+def test_platform_registry_pull_through_the_cri_k3s_uses(host, k3s_configs):
+    """The kubelet's path: the CRI (runtime.v1 ImageService) at the socket the rendered k3s config names pulls from
+    the plain-HTTP platform registry through node_baseline's certs.d, into the k8s.io namespace."""
+    endpoint = k3s_configs[host.backend.host]["container-runtime-endpoint"]
+    version = json.loads(host.check_output(CRI_CLIENT + " --endpoint %s version", endpoint))
+    assert (version["runtime_name"], version["runtime_api_version"]) == ("containerd", "v1")
+    ref = f"{REGISTRY}/aiinfra/busybox:1.36"
+    host.run(CRI_CLIENT + " --endpoint %s remove %s", endpoint, ref)
+    assert ref not in host.check_output("ctr -n k8s.io images ls -q")
+    pulled = host.run(CRI_CLIENT + " --endpoint %s pull %s", endpoint, ref)
+    assert pulled.rc == 0, pulled.stdout + pulled.stderr
+    assert json.loads(pulled.stdout)["image_ref"].startswith("sha256:")
+    assert ref in host.check_output("ctr -n k8s.io images ls -q")
 
 
 def test_registry_hosts_toml(host):

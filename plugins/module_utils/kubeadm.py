@@ -376,7 +376,12 @@ def metrics_args(bind_address):
 def cluster_configuration(s):
     api = api_version(s["kubernetes_version"])
     metrics = metrics_args(s.get("metrics_bind_address", "0.0.0.0"))
-    api_args = dict(s.get("apiserver_extra_args") or {})
+    api_args = {}
+    if s.get("apiserver_shutdown_delay"):
+        # on SIGTERM /readyz fails at once but the server keeps serving this long: haproxy's /readyz check takes it
+        # out of the VIP's rotation before its listener closes (no connection reset by a restart)
+        api_args["shutdown-delay-duration"] = str(s["apiserver_shutdown_delay"])
+    api_args.update(s.get("apiserver_extra_args") or {})
     volumes = []
     if s.get("encryption", True):
         # read at start: the role restarts the API server when the keys change (deterministic, unlike the

@@ -59,3 +59,16 @@ def test_explicit_extra_args_win_over_the_metrics_defaults():
 def test_a_metrics_address_that_is_not_an_address_is_refused(bad):
     with pytest.raises(kubeadm.KubeadmError, match="metrics bind address must be an IP address"):
         kubeadm.cluster_configuration(dict(BASE, metrics_bind_address=bad))
+
+
+def test_api_server_shutdown_delay_is_in_the_cluster_configuration_and_extra_args_win():
+    # the VIP's haproxy checks /readyz: the delay keeps a stopping API server serving until it is out of rotation
+    cluster = kubeadm.cluster_configuration(dict(BASE, apiserver_shutdown_delay="6s"))
+    args = {a["name"]: a["value"] for a in cluster["apiServer"]["extraArgs"]}
+    assert args["shutdown-delay-duration"] == "6s"
+    assert args["encryption-provider-config"] == "/etc/kubernetes/enc/encryption-config.yaml"
+    none = kubeadm.cluster_configuration(dict(BASE, apiserver_shutdown_delay=""))
+    assert "shutdown-delay-duration" not in {a["name"] for a in none["apiServer"]["extraArgs"]}
+    override = kubeadm.cluster_configuration(dict(BASE, apiserver_shutdown_delay="6s",
+                                                  apiserver_extra_args={"shutdown-delay-duration": "20s"}))
+    assert {a["name"]: a["value"] for a in override["apiServer"]["extraArgs"]}["shutdown-delay-duration"] == "20s"

@@ -25,4 +25,4 @@ git ls-files -z --cached --others --exclude-standard | (cd "$root" && xargs -0 c
 cd "$dest"
 [ -d .git ] || git init -q
 git add -A >/dev/null  # ansible-test lists the files to check from git
-ansible-test sanity --venv --python "${AIINFRA_SANITY_PYTHON:-3.12}" "$@"
+ansible-test sanity --venv --python "${AIINFRA_SANITY_PYTHON:-$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')}" "$@"

@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # The whole test suite (what CI runs): installs everything first, runs every suite even when one fails,
 # and ends with one line "suites: N passed, N failed". Run as root on Debian 12.
-# Select suites with AIINFRA_SUITES="unit render lint sanity molecule" (default: all).
+# Select suites with AIINFRA_SUITES="unit render lint sanity molecule fresh" (default: all).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 scripts/setup.sh || { echo "setup failed"; echo "suites: 0 passed, 1 failed"; exit 1; }
 # shellcheck disable=SC1091
 . .venv/bin/activate
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1 LC_ALL=C.UTF-8
+# setup.sh built kube-apiserver: the live API-server tier must run, never skip.
+export AIINFRA_REQUIRE_KUBE_API=1
 
 # A copy of this collection left in ~/.ansible/collections by older tooling would shadow the checkout.
 rm -rf "${HOME}/.ansible/collections/ansible_collections/aiinfra/cluster"
 
-suites=${AIINFRA_SUITES:-unit render lint sanity molecule}
+suites=${AIINFRA_SUITES:-unit render lint sanity molecule fresh}
 passed=0 failed=0 failures=""
 run_suite() {
   local name=$1; shift
@@ -33,9 +35,17 @@ for suite in $suites; do
       run_suite render scripts/render.sh inventories/lab render ;;
     lint) run_suite ansible-lint ansible-lint --nocolor ;;
     sanity)
+      # Every sanity test on the controller's Python (the venv's), compile and import on the other supported ones.
       run_suite sanity scripts/sanity.sh
-      run_suite sanity-py3.11 env AIINFRA_SANITY_PYTHON=3.11 scripts/sanity.sh --test compile --test import ;;
+      for v in 3.12 3.13; do
+        if [ "$v" != "$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" ] && command -v "python$v" >/dev/null \
+            && "python$v" -c 'import venv' 2>/dev/null; then
+          run_suite "sanity-py$v" env AIINFRA_SANITY_PYTHON="$v" scripts/sanity.sh --test compile --test import
+        fi
+      done ;;
     molecule) run_suite molecule molecule test --all ;;
+    # README's install steps on a fresh Debian 12 node (its own python3 only), then the unit suite there.
+    fresh) run_suite fresh-debian python scripts/fresh_debian_check.py ;;
     *) echo "unknown suite $suite"; failed=$((failed + 1)) ;;
   esac
 done

@@ -27,7 +27,6 @@ import re
 import yaml
 
 
-
 @dataclasses.dataclass
 class ChartSource:
     name: str
@@ -390,7 +389,7 @@ def leaf_paths(values, prefix=()):
 
 
 def count_paths(values):
-    return sum(1 for _ in leaf_paths(values))
+    return sum(1 for _path in leaf_paths(values))
 
 
 def defined(values, path):

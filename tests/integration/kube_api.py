@@ -547,7 +547,7 @@ class Haproxy:
                 with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % VIP_HEALTH_PORT, timeout=2) as resp:
                     if resp.status == 200:
                         seen = set()
-                        for _ in range(3 * want):
+                        for _attempt in range(3 * want):
                             status, _body = plane.request("GET", "/readyz", server=vip_url(plane))
                             seen.add(status)
                         if seen == {200}:

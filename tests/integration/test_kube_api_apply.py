@@ -47,7 +47,7 @@ def manifests(api):
         objects = yaml_docs(path)
         refused = kube_api.not_served(objects, served)
         skipped += [(name, obj, reason) for obj, reason in refused]
-        files[name] = [o for o in objects if all(o is not r for r, _ in refused)]
+        files[name] = [o for o in objects if all(o is not r for r, _reason in refused)]
     print("\n%d objects of %s not served by kube-apiserver v1.20.2:" % (len(skipped), ROLE))
     for name, obj, reason in skipped:
         print("  NOT SERVED %s (%s): %s" % (kube_api.describe(obj), name, reason))

@@ -141,8 +141,8 @@ def test_chart_crds_are_created_and_the_labs_custom_resources_accepted(api, rend
     # Helm creates CRDs (no last-applied annotation: the large Argo CD CRDs would not fit one); one task per chart
     write_vars(api)
     tasks = [{"name": "Create the %s chart's CRDs" % chart, "kubernetes.core.k8s": {
-        "kubeconfig": api.kubeconfig(), "src": manifest_file(api, "crds-" + chart,
-                                                              [obj for c, obj in crds if c == chart])},
+        "kubeconfig": api.kubeconfig(),
+        "src": manifest_file(api, "crds-" + chart, [obj for c, obj in crds if c == chart])},
         "ignore_errors": True} for chart in CHARTS]
     proc = play(api, "chart-crds", tasks)
     for chart, obj in crds:
@@ -178,7 +178,7 @@ def test_chart_crds_are_created_and_the_labs_custom_resources_accepted(api, rend
             objects = yaml_docs(path)
             missing = kube_api.not_served(objects, served)
             not_served += [(role, o, r) for o, r in missing]
-            custom += [(role, o) for o in objects if all(o is not m for m, _ in missing)]
+            custom += [(role, o) for o in objects if all(o is not m for m, _reason in missing)]
     print("lab custom resources: %d to apply, %d not served:" % (len(custom), len(not_served)))
     for role, obj, reason in not_served:
         print("  NOT SERVED %s (role %s): %s" % (kube_api.describe(obj), role, reason))
@@ -212,7 +212,7 @@ def test_chart_crds_are_created_and_the_labs_custom_resources_accepted(api, rend
                 kube_api.describe(obj), role, ", ".join(lost)))
     assert problems == [], "\n".join(problems)
     print("applied %d custom resources (%s); CRDs listed: %d; custom resources not served: %d" % (
-        len(custom), ", ".join("%s %d" % (r, sum(1 for x, _ in custom if x == r)) for r in ROLES), len(refused),
+        len(custom), ", ".join("%s %d" % (r, sum(1 for x, _obj in custom if x == r)) for r in ROLES), len(refused),
         len(not_served)))
 
     proc = play(api, "custom-resources-again", apply_tasks)

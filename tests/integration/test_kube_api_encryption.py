@@ -30,6 +30,7 @@ NAMESPACE = "enc-test"
 SECRETS = {"db-password": {"password": "s3cr3t-db"}, "api-token": {"token": "t0ken-abc"},
            "tls-ish": {"tls.key": "-----BEGIN KEY-----x"}, "empty-ish": {"k": ""}}
 
+
 def role_defaults():
     with open(os.path.join(ROOT, "roles", "kubeadm", "defaults", "main.yml")) as f:
         return yaml.safe_load(f)
@@ -98,7 +99,7 @@ def test_haproxy_config_is_the_roles_and_spreads_over_three_api_servers(cluster)
     answered = 0
     while answered < 6:
         try:
-            status, _ = cluster.request("GET", "/api/v1/namespaces/default", server=cluster.vip)
+            status, _body = cluster.request("GET", "/api/v1/namespaces/default", server=cluster.vip)
         except OSError:  # routed to a stopped server before haproxy's checks noticed
             status = None
         answered = answered + 1 if status == 200 else 0
@@ -112,9 +113,8 @@ def test_haproxy_config_is_the_roles_and_spreads_over_three_api_servers(cluster)
 
 
 def test_secrets_written_before_encryption_are_stored_in_clear(cluster):
-    status, body = cluster.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                                                   "metadata": {"name": NAMESPACE}},
-                                   server=cluster.vip)
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
+    status, body = cluster.request("POST", "/api/v1/namespaces", namespace, server=cluster.vip)
     assert status == 201, body
     for name, data in SECRETS.items():
         doc = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data}

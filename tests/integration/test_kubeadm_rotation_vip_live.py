@@ -91,7 +91,7 @@ def wait_vip(vip, timeout=90):
         try:
             with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % vip.health_port, timeout=2) as resp:
                 if resp.status == 200 and all(vip.plane.request("GET", "/readyz", server=vip.url)[0] == 200
-                                              for _ in range(6)):
+                                              for _check in range(6)):
                     return
         except (urllib.error.URLError, OSError):
             pass
@@ -114,7 +114,8 @@ def vip():
     assert rendered == CONFIGURATION(stand_in, "aescbc"), rendered
     # the API server flags of the role's ClusterConfiguration that shape a restart (the others are node paths)
     with open(files["kubeadm"]) as f:
-        cluster = next(d for d in yaml.safe_load_all(f) if d and d.get("kind") == "ClusterConfiguration")
+        cluster = next((d for d in yaml.safe_load_all(f) if d and d.get("kind") == "ClusterConfiguration"), None)
+    assert cluster, "no ClusterConfiguration in the role's rendered kubeadm documents"
     api_args = {a["name"]: a["value"] for a in cluster["apiServer"]["extraArgs"]}
     world.api_args = ["--%s=%s" % (k, v) for k, v in sorted(api_args.items()) if k in ("shutdown-delay-duration",)]
     plane = kube_api.ControlPlane(slot=SLOT, apiservers=3, etcd_members=3, extra_args=world.api_args,
@@ -149,7 +150,8 @@ def vip():
 
 class Load:
     """WORKERS threads, each creating Secrets through the VIP, reading each back, updating it, reading it again,
-    reading one of its earlier Secrets and one written before the rotation, and deleting its oldest beyond KEEP; every request on a new connection. Outcomes counted per kind and phase."""
+    reading one of its earlier Secrets and one written before the rotation, and deleting its oldest beyond KEEP;
+    every request on a new connection. Outcomes counted per kind and phase."""
 
     instances = 0
 
@@ -292,7 +294,7 @@ def rewrite(world, key):
     for etcd_key, stored in sorted(etcd_secrets(plane).items()):
         if stored == key:
             continue
-        _, _, namespace, name = etcd_key.strip("/").split("/")
+        namespace, name = etcd_key.strip("/").split("/")[2:4]
         path = "/api/v1/namespaces/%s/secrets/%s" % (namespace, name)
         for _attempt in range(5):
             status, obj = plane.request("GET", path, server=world.url)

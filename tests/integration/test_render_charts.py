@@ -197,8 +197,8 @@ def test_every_layer_installs_only_custom_resources_whose_crd_is_already_there()
             continue  # built in, or k3s' HelmChart (its CRD comes with k3s)
         checked += 1
         provider_layer, provider_release, from_crds_dir = providers[key]
-        where = "%s %s (%s, %s) in layer %s" % (obj["kind"], obj["metadata"]["name"], release or "manifest", source,
-                                               order[layer])
+        where = "%s %s (%s, %s) in layer %s" % (
+            obj["kind"], obj["metadata"]["name"], release or "manifest", source, order[layer])
         assert provider_layer <= layer, "%s: its CRD comes with %s, a later layer (%s)" % (
             where, provider_release, order[provider_layer])
         if provider_release == release:
@@ -519,8 +519,8 @@ def test_grafana_admin_comes_from_our_secret():
                   if d["metadata"]["name"].endswith("grafana")]
     settings = env(grafana["containers"][-1]) | env(grafana["containers"][0])
     ours = yaml_docs(render.out / "observability" / "grafana-admin-secret.yaml")[0]
-    assert settings["GF_SECURITY_ADMIN_PASSWORD"] == {"secretKeyRef": {"name": ours["metadata"]["name"],
-                                                                        "key": "admin-password"}}
+    assert settings["GF_SECURITY_ADMIN_PASSWORD"] == {
+        "secretKeyRef": {"name": ours["metadata"]["name"], "key": "admin-password"}}
     assert settings["GF_SECURITY_ADMIN_USER"]["secretKeyRef"]["name"] == ours["metadata"]["name"]
     assert set(ours["stringData"]) == {"admin-user", "admin-password"}
     assert ours["metadata"]["namespace"] == render.release("kube-prometheus-stack").release.namespace

@@ -324,8 +324,14 @@ def check_mig_layout(hosts, settings, groups):
             problems.append("Host %s: %s %s." % (name, var, fragment))
         if named:
             continue
-        for fragment in mig_layout_problems(counts, model):
+        fit = mig_layout_problems(counts, model)
+        for fragment in fit:
             problems.append("Host %s: %s %s." % (name, label, fragment))
+        if isinstance(layout, dict) and not fit:
+            problems.append("Host %s: %s fits the %s, but the GPU Operator's MIG manager (the gpu_operator role) "
+                            "applies named layouts only: use all-disabled, all-enabled, all-balanced or "
+                            "all-<profile>, or partition the node yourself with aiinfra.cluster.nvidia_mig "
+                            "(strategy nvidia-smi, profiles)." % (name, label, model))
         used = sorted(p for p, n in counts.items() if n)
         if gpu.get("gpu_mig_strategy") == "single" and len(used) > 1:
             problems.append("Host %s: with gpu_mig_strategy single every MIG slice of a node must be one profile, but "

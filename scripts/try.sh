@@ -4,7 +4,8 @@
 # (e.g. --check --diff, --tags baseline). Remove the nodes with: python3 scripts/testbed.py down --name lab
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+# The kube-apiserver build only serves the test suite (scripts/test.sh builds it).
+AIINFRA_SKIP_KUBE_BUILD=1 scripts/setup.sh
 # shellcheck disable=SC1091
 . .venv/bin/activate
 if [ ! -f inventories/testbed/hosts.yml ]; then

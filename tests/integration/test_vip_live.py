@@ -150,27 +150,29 @@ def stays_with_v1(seconds):
     return True
 
 
+def rogue_cannot_take_the_vip(work, where, config, src, password, why):
+    """A rogue speaker with the highest priority runs in namespace `where` for 5 s; v1 must keep the VIP."""
+    rogue = rogue_keepalived(work, where, config, src, 254, password)
+    try:
+        assert stays_with_v1(5), why
+    finally:
+        rogue.terminate()
+        rogue.wait()
+        sh("ip", "-n", ns(where), "addr", "del", VIP + "/24", "dev", "eth0", check=False)
+
+
 def test_foreign_vrrp_speakers_cannot_take_the_vip(vip_nodes):
     wait_for(lambda: holder_of_vip() if holder_of_vip() == ["v1"] else None, 20, "v1 to hold the VIP")
     work = vip_nodes["work"]
-    # a host that is not a control-plane node, with the right password and the highest priority
-    rogue = rogue_keepalived(work, "client", "v2", "198.18.6.50", 254, "rendered")
-    try:
-        assert stays_with_v1(5), "a non-member with a higher priority took the VIP from v1"
-    finally:
-        rogue.terminate()
-        rogue.wait()
-        sh("ip", "-n", ns("client"), "addr", "del", VIP + "/24", "dev", "eth0", check=False)
-    # a member (v3's address) with the wrong password and the highest priority
+    rogue_cannot_take_the_vip(work, "client", "v2", "198.18.6.50", "rendered",
+                              "a non-member with the right password and a higher priority took the VIP from v1")
+    # a member (v3's address) with the wrong password
     vip_nodes["v3", "keepalived"].terminate()
     vip_nodes["v3", "keepalived"].wait()
-    rogue = rogue_keepalived(work, "v3", "v3", NODES["v3"], 254, "wrong-pw")
     try:
-        assert stays_with_v1(5), "a node with the wrong VRRP password took the VIP from v1"
+        rogue_cannot_take_the_vip(work, "v3", "v3", NODES["v3"], "wrong-pw",
+                                  "a node with the wrong VRRP password took the VIP from v1")
     finally:
-        rogue.terminate()
-        rogue.wait()
-        sh("ip", "-n", ns("v3"), "addr", "del", VIP + "/24", "dev", "eth0", check=False)
         vip_nodes["v3", "keepalived"] = vip_nodes["start_keepalived"]("v3")
 
 

@@ -113,7 +113,9 @@ options:
     type: list
     elements: path
   variable_prefixes:
-    description: Name prefixes that mark a variable as the collection's (C(k8s_), C(gpu_), the role names).
+    description:
+      - Name prefixes that mark a variable as the collection's (C(k8s_), C(gpu_)).
+      - C(<role>_) is added for every role found directly under one of O(variable_sources).
     type: list
     elements: str
   unknown_variables:
@@ -208,6 +210,17 @@ def read_sources(module, directories):
     return texts
 
 
+def role_prefixes(directories):
+    """'<role>_' for every role (a directory with meta/main.yml) directly under one of the directories."""
+    found = []
+    for directory in directories or []:
+        if os.path.isdir(directory):
+            for name in sorted(os.listdir(directory)):
+                if os.path.isfile(os.path.join(directory, name, "meta", "main.yml")):
+                    found.append(name + "_")
+    return found
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -236,6 +249,7 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    p["variable_prefixes"] = sorted(set((p["variable_prefixes"] or []) + role_prefixes(p["variable_sources"])))
     settings = dict((key, p[key]) for key in (
         "distribution", "kubernetes_version", "api_vip", "groups", "min_resources", "disk_path", "supported_os",
         "registry", "node_ports", "storage", "metallb", "variable_prefixes", "unknown_variables"))

@@ -94,7 +94,7 @@ def test_fixed_inventory_passes_the_controller_stage_and_only_then_contacts_the_
     a warning) passes stage 1, and stage 2 then does try every host - the fake ssh sees them."""
     ssh, log = fake_ssh(tmp_path)
     fixed = ('{"network_metallb_pools": [{"name": "lab", "addresses": ["198.18.7.200-198.18.7.220"]}], '
-             '"gpu_mig_layout": {"1g.6gb": 4}, "preflight_unknown_variables": "warn"}')
+             '"gpu_mig_layout": "all-1g.6gb", "preflight_unknown_variables": "warn"}')
     out = run_site(tmp_path, UNREACHABLE, *ssh, "-e", fixed, "--tags", "preflight")
     text = out.stdout + out.stderr
     assert "The inventory has" not in text

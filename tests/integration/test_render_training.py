@@ -21,7 +21,7 @@ pytestmark = needs_collection
 
 TRAINING_FILES = os.path.join(ROOT, "roles", "training", "files")
 CHARTS_README = os.path.join(ROOT, "..", "shared", "charts", "README.md")
-BUNDLES = {"training-operator-v1.9.3.yaml": "v1.9.3", "mpi-operator-v0.7.0.yaml": "v0.7.0"}
+BUNDLES = {"training-operator-v1.9.3.manifest": "v1.9.3", "mpi-operator-v0.7.0.manifest": "v0.7.0"}
 NODE_HOST = "192.168.56.21"
 
 
@@ -93,7 +93,8 @@ def test_shipped_manifests_match_the_pinned_sha256():
     with open(os.path.join(ROOT, "roles", "training", "README.md")) as f:
         role_readme = f.read()
     for name, version in BUNDLES.items():
-        row = [line for line in readme.splitlines() if line.startswith("| %s |" % name)]
+        upstream = name.replace(".manifest", ".yaml")  # the release's own file name
+        row = [line for line in readme.splitlines() if line.startswith("| %s |" % upstream)]
         assert len(row) == 1, "no row for %s in shared/charts/README.md" % name
         pinned = re.search(r"`([0-9a-f]{64})`", row[0]).group(1)
         assert "| %s |" % version in row[0]
@@ -117,7 +118,7 @@ def test_defaults_pin_the_versions_and_point_at_the_shipped_files():
 def test_operators_render_as_applied():
     out = render().out / "training"
     operator = yaml_docs(out / "training-operator.yaml")
-    with open(os.path.join(TRAINING_FILES, "training-operator-v1.9.3.yaml")) as f:
+    with open(os.path.join(TRAINING_FILES, "training-operator-v1.9.3.manifest")) as f:
         upstream = [d for d in yaml.safe_load_all(f) if d]
     # Only the v1 MPIJob CRD is left out (the MPI Operator owns mpijobs.kubeflow.org) ...
     assert set(names(upstream)) - set(names(operator)) == {("CustomResourceDefinition", "mpijobs.kubeflow.org")}
@@ -134,7 +135,7 @@ def test_operators_render_as_applied():
             doc["spec"]["template"]["spec"]["containers"][0]["args"] = container["args"]
         if key != ("CustomResourceDefinition", "mpijobs.kubeflow.org"):
             assert rendered[key] == doc, "%s/%s changed" % key
-    with open(os.path.join(TRAINING_FILES, "mpi-operator-v0.7.0.yaml"), "rb") as f:
+    with open(os.path.join(TRAINING_FILES, "mpi-operator-v0.7.0.manifest"), "rb") as f:
         assert (out / "mpi-operator.yaml").read_bytes() == f.read()
     mpi_crds = [d for d in operator + yaml_docs(out / "mpi-operator.yaml")
                 if d["kind"] == "CustomResourceDefinition" and d["metadata"]["name"] == "mpijobs.kubeflow.org"]
@@ -162,7 +163,7 @@ def test_pytorchjob_is_valid_requests_gpus_and_tolerates_the_taint():
     assert len(job) == 1
     job = job[0]
     assert (job["apiVersion"], job["kind"]) == ("kubeflow.org/v1", "PyTorchJob")
-    assert validate_cr(job, "training-operator-v1.9.3.yaml", "PyTorchJob", "v1") == []
+    assert validate_cr(job, "training-operator-v1.9.3.manifest", "PyTorchJob", "v1") == []
     inventory = lab_inventory()
     tenants = {t["name"]: t for t in inventory["security_baseline_tenants"]}
     assert job["metadata"]["namespace"] == "team-a" and tenants["team-a"]["quota"]["gpu"] >= 1
@@ -183,7 +184,7 @@ def test_pytorchjob_is_valid_requests_gpus_and_tolerates_the_taint():
 def test_mpijob_is_valid_and_its_workers_request_gpus():
     job = yaml_docs(render().out / "training" / "examples" / "mpijob.yaml")[0]
     assert (job["apiVersion"], job["kind"]) == ("kubeflow.org/v2beta1", "MPIJob")
-    assert validate_cr(job, "mpi-operator-v0.7.0.yaml", "MPIJob", "v2beta1") == []
+    assert validate_cr(job, "mpi-operator-v0.7.0.manifest", "MPIJob", "v2beta1") == []
     specs = pod_specs(job, "mpiReplicaSpecs")
     worker = specs["Worker"]
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in worker["tolerations"]
@@ -199,10 +200,10 @@ def test_the_crd_check_can_fail():
     bad["spec"]["pytorchReplicaSpecs"]["Master"]["replicas"] = "one"
     bad["spec"]["pytorchReplicaSpecs"]["Master"]["restartPolicy"] = "Sometimes"
     bad["spec"]["elasticPolicy"] = {"maxRestarts": "x"}
-    assert len(validate_cr(bad, "training-operator-v1.9.3.yaml", "PyTorchJob", "v1")) >= 2
+    assert len(validate_cr(bad, "training-operator-v1.9.3.manifest", "PyTorchJob", "v1")) >= 2
     unknown = copy.deepcopy(job)
     unknown["spec"]["gpuPlease"] = True
-    assert validate_cr(unknown, "training-operator-v1.9.3.yaml", "PyTorchJob", "v1")
+    assert validate_cr(unknown, "training-operator-v1.9.3.manifest", "PyTorchJob", "v1")
 
 
 def test_examples_over_the_tenant_quota_are_refused(tmp_path):

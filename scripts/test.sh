@@ -37,11 +37,16 @@ for suite in $suites; do
     sanity)
       # Every sanity test on the controller's Python (the venv's), compile and import on the other supported ones.
       run_suite sanity scripts/sanity.sh
+      controller=$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
       for v in 3.12 3.13; do
-        if [ "$v" != "$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" ] && command -v "python$v" >/dev/null \
-            && "python$v" -c 'import venv' 2>/dev/null; then
-          run_suite "sanity-py$v" env AIINFRA_SANITY_PYTHON="$v" scripts/sanity.sh --test compile --test import
-        fi
+        [ "$v" != "$controller" ] || continue
+        # a real interpreter (a pyenv shim on PATH need not work), put first on PATH for ansible-test
+        real=""
+        for cand in "/usr/bin/python$v" "${HOME}/.pyenv/versions/$v".*"/bin/python$v"; do
+          if [ -x "$cand" ] && "$cand" -c 'import venv' 2>/dev/null; then real=$cand; break; fi
+        done
+        [ -z "$real" ] || run_suite "sanity-py$v" env PATH="$VIRTUAL_ENV/bin:$(dirname "$real"):$PATH" AIINFRA_SANITY_PYTHON="$v" \
+          scripts/sanity.sh --test compile --test import
       done ;;
     molecule) run_suite molecule molecule test --all ;;
     # README's install steps on a fresh Debian 12 node (its own python3 only), then the unit suite there.

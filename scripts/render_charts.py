@@ -81,7 +81,21 @@ class Rendered:
 
 
 def charts_dir(explicit=None):
-    return os.path.abspath(explicit or os.environ.get(CHARTS_ENV) or DEFAULT_CHARTS_DIR)
+    """--charts-dir, else $AIINFRA_CHARTS_DIR, else shared/charts next to this checkout or next to one of the
+    directories above it (a checkout placed deeper than its shared/ still finds it); the default path otherwise,
+    so a missing directory is reported by name."""
+    chosen = explicit or os.environ.get(CHARTS_ENV)
+    if chosen:
+        return os.path.abspath(chosen)
+    here = os.path.dirname(ROOT)
+    while True:
+        candidate = os.path.join(here, "shared", "charts")
+        if os.path.isdir(candidate):
+            return candidate
+        parent = os.path.dirname(here)
+        if parent == here:
+            return DEFAULT_CHARTS_DIR
+        here = parent
 
 
 def find_releases(render_dir):

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 
 import jsonschema
 import kubernetes_validate
@@ -20,7 +21,10 @@ from ansible_env import ROOT, ansible_playbook, needs_collection, only_roles, sh
 pytestmark = needs_collection
 
 TRAINING_FILES = os.path.join(ROOT, "roles", "training", "files")
-CHARTS_README = os.path.join(ROOT, "..", "shared", "charts", "README.md")
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import render_charts  # noqa: E402  pylint: disable=wrong-import-position
+
+CHARTS_README = os.path.join(render_charts.charts_dir(), "README.md")
 BUNDLES = {"training-operator-v1.9.3.manifest": "v1.9.3", "mpi-operator-v0.7.0.manifest": "v0.7.0"}
 NODE_HOST = "192.168.56.21"
 

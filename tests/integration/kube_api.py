@@ -451,6 +451,16 @@ class ControlPlane:
 LAB_RENDER_ROLES = ("security_baseline", "argocd", "network")
 
 
+def running_plane(slot, prefix):
+    """A started one-API-server ControlPlane on `slot` with a scratch directory (plane.work); stopped and removed
+    when the generator closes (the body of a module-scoped pytest fixture)."""
+    plane = ControlPlane(slot=slot).start()
+    plane.work = tempfile.mkdtemp(prefix=prefix)
+    yield plane
+    plane.stop()
+    shutil.rmtree(plane.work, ignore_errors=True)
+
+
 def lab_render():
     """playbooks/render.yml on the lab inventory for LAB_RENDER_ROLES, once per pytest process (ansible_env's
     shared_render); the Render."""

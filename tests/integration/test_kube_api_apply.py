@@ -9,9 +9,7 @@ import copy
 import json
 import os
 import re
-import shutil
 import sys
-import tempfile
 
 import pytest
 import yaml
@@ -28,11 +26,7 @@ FILES = {"namespaces.yaml": False, "tenants.yaml": True, "kyverno-policies.yaml"
 
 @pytest.fixture(scope="module")
 def api():
-    plane = kube_api.ControlPlane(slot=1).start()
-    plane.work = tempfile.mkdtemp(prefix="aiinfra-kapi-apply-")
-    yield plane
-    plane.stop()
-    shutil.rmtree(plane.work, ignore_errors=True)
+    yield from kube_api.running_plane(1, "aiinfra-kapi-apply-")
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,7 @@ What v1.20 cannot take is listed with the reason and counted: CRDs using x-kuber
 import json
 import os
 import re
-import shutil
 import sys
-import tempfile
 import time
 
 import pytest
@@ -39,11 +37,7 @@ NAMESPACE_FILES = {"security_baseline": ["namespaces.yaml"], "argocd": ["namespa
 
 @pytest.fixture(scope="module")
 def api():
-    plane = kube_api.ControlPlane(slot=2).start()
-    plane.work = tempfile.mkdtemp(prefix="aiinfra-kapi-crds-")
-    yield plane
-    plane.stop()
-    shutil.rmtree(plane.work, ignore_errors=True)
+    yield from kube_api.running_plane(2, "aiinfra-kapi-crds-")
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,10 @@ exec 9>"$work/.lock"
 flock 9
 find "$dest" -mindepth 1 -maxdepth 1 ! -name tests ! -name .git -exec rm -rf {} +
 find "$dest/tests" -mindepth 1 -maxdepth 1 ! -name output -exec rm -rf {} +
-git ls-files -z --cached --others --exclude-standard | (cd "$root" && xargs -0 cp --parents -t "$dest")
+# Files removed from the work tree but still in the index (a move not yet committed) are left out.
+git ls-files -z --cached --others --exclude-standard \
+  | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
+  | (cd "$root" && xargs -0 cp --parents -t "$dest")
 cd "$dest"
 [ -d .git ] || git init -q
 git add -A >/dev/null  # ansible-test lists the files to check from git

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite (what CI runs): installs everything first, runs every suite even when one fails,
 # and ends with one line "suites: N passed, N failed". Run as root on Debian 12.
-# Select suites with AIINFRA_SUITES="unit render lint sanity molecule fresh" (default: all).
+# Select suites with AIINFRA_SUITES="unit render lint sanity molecule bench fresh" (default: all).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 scripts/setup.sh || { echo "setup failed"; echo "suites: 0 passed, 1 failed"; exit 1; }
@@ -14,7 +14,7 @@ export AIINFRA_REQUIRE_KUBE_API=1
 # A copy of this collection left in ~/.ansible/collections by older tooling would shadow the checkout.
 rm -rf "${HOME}/.ansible/collections/ansible_collections/aiinfra/cluster"
 
-suites=${AIINFRA_SUITES:-unit render lint sanity molecule fresh}
+suites=${AIINFRA_SUITES:-unit render lint sanity molecule bench fresh}
 passed=0 failed=0 failures=""
 run_suite() {
   local name=$1; shift
@@ -49,6 +49,8 @@ for suite in $suites; do
           scripts/sanity.sh --test compile --test import
       done ;;
     molecule) run_suite molecule molecule test --all ;;
+    # The benchmark must work, not be fast: one test-bed node, one round (docs/PERFORMANCE.md).
+    bench) run_suite bench-smoke scripts/bench.sh --smoke ;;
     # README's install steps on a fresh Debian 12 node (its own python3 only), then the unit suite there.
     fresh) run_suite fresh-debian python scripts/fresh_debian_check.py ;;
     *) echo "unknown suite $suite"; failed=$((failed + 1)) ;;

@@ -19,18 +19,29 @@ options:
     type: str
     required: true
   username:
-    description: User for basic authentication. Must not be empty when set.
+    description:
+      - User for basic authentication. Must not be empty when set.
+      - Harbor's API takes only basic authentication. Gitea takes O(token) or basic authentication, except for
+        creating API tokens (M(aiinfra.cluster.gitea_token)), which takes basic authentication only. The rules are
+        one table, C(SERVICE_AUTH) in C(module_utils/rest.py).
     type: str
   password:
     description: Password for basic authentication (never logged). Must not be empty when set.
     type: str
   token:
-    description: API token, sent instead of basic authentication when set (never logged). Must not be empty when set.
+    description:
+      - API token (never logged), preferred to basic authentication where the service accepts one for the call
+        (Gitea sends it as C(Authorization token ...)). Must not be empty when set.
     type: str
   validate_certs:
     description: Check the server's TLS certificate.
     type: bool
     default: true
+  ca_path:
+    description:
+      - PEM file of the CA that signed the server's certificate; with O(validate_certs) it is verified against this CA.
+      - Must be an existing file; anything else fails the task before a request is made.
+    type: path
   timeout:
     description: Seconds one request may take, 1 to 3600.
     type: int

@@ -7,7 +7,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.aiinfra.cluster.plugins.module_utils.containerd import (
+from ansible_collections.aiinfra.cluster.plugins.plugin_utils.containerd import (
     RegistryConfigError, merged_config_problems, registry_files)
 
 

@@ -7,20 +7,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
-
-
-def node_address(host_vars):
-    """The address a node is reached on inside the cluster: k8s_node_ip, else ansible_host."""
-    address = host_vars.get("k8s_node_ip") or host_vars.get("ansible_host")
-    if not address:
-        raise AnsibleFilterError("host %s has neither k8s_node_ip nor ansible_host"
-                                 % host_vars.get("inventory_hostname", "?"))
-    return str(address)
+from ansible_collections.aiinfra.cluster.plugins.plugin_utils.node_address import NodeAddressError, node_address
 
 
 def etcd_client_url(host_vars, port=2379, scheme="https"):
-    """The etcd client URL of a control-plane host from its variables: k8s_node_ip, else ansible_host."""
-    address = node_address(host_vars)
+    """The etcd client URL of a control-plane host from its variables (the node_address rule)."""
+    try:
+        address = node_address(host_vars)
+    except NodeAddressError as exc:
+        raise AnsibleFilterError("etcd_client_url: %s" % exc)
     if ":" in address:  # IPv6 literal
         address = "[%s]" % address
     return "%s://%s:%d" % (scheme, address, int(port))
@@ -28,4 +23,4 @@ def etcd_client_url(host_vars, port=2379, scheme="https"):
 
 class FilterModule(object):
     def filters(self):
-        return {"etcd_client_url": etcd_client_url, "node_address": node_address}
+        return {"etcd_client_url": etcd_client_url}

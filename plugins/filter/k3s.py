@@ -7,7 +7,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.aiinfra.cluster.plugins.module_utils.k3s import (
+from ansible_collections.aiinfra.cluster.plugins.plugin_utils.k3s import (
     K3sError, install_action, node_config, parse_version)
 
 

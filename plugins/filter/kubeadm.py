@@ -7,7 +7,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.aiinfra.cluster.plugins.module_utils import kubeadm
+from ansible_collections.aiinfra.cluster.plugins.plugin_utils import kubeadm
 
 
 def _wrap(func):
@@ -44,4 +44,7 @@ class FilterModule(object):
             "kubeadm_ca_cert_hash": _wrap(kubeadm.ca_cert_hash),
             "kubeadm_rotate_keys": _wrap(kubeadm.rotate_keys),
             "kubeadm_encryption_rotation": _wrap(kubeadm_encryption_rotation),
+            "kubeadm_upload_certs_documents": _wrap(kubeadm.upload_certs_documents),
+            "kubeadm_created_token": _wrap(kubeadm.created_token),
+            "kubeadm_token_id": _wrap(kubeadm.token_id),
         }

@@ -7,7 +7,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.aiinfra.cluster.plugins.module_utils import node_upgrade
+from ansible_collections.aiinfra.cluster.plugins.plugin_utils import node_upgrade
 
 
 def node_upgrade_step(resources, binary_action, wanted):

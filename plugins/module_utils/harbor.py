@@ -12,6 +12,8 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import prediction
+
 API = "/api/v2.0"
 _UNITS = {"": 1, "B": 1, "K": 1000, "M": 1000 ** 2, "G": 1000 ** 3, "T": 1000 ** 4,
           "Ki": 1024, "Mi": 1024 ** 2, "Gi": 1024 ** 3, "Ti": 1024 ** 4}
@@ -90,6 +92,45 @@ def plan_project(current, wanted, state):
     if wanted.get("storage_limit") is not None and wanted["storage_limit"] != current["storage_limit"]:
         plan.append(("quota", wanted["storage_limit"]))
     return plan
+
+
+def project_after(current, wanted, state):
+    """The project as it will be after the plan: wanted values where set, the current (or Harbor's creation
+    defaults: private, no scan, no quota) elsewhere; None when absent."""
+    if state == "absent":
+        return None
+    base = current or {"name": wanted["name"], "public": False, "auto_scan": False, "storage_limit": -1}
+    return dict(base, **{k: wanted[k] for k in ("public", "auto_scan", "storage_limit") if wanted.get(k) is not None})
+
+
+def project_calls(project, quota, plan):
+    """(method, path) of the writes ``plan`` makes."""
+    calls = []
+    for action, _value in plan:
+        if action == "create":
+            calls.append(("POST", API + "/projects"))
+        elif action == "delete":
+            calls.append(("DELETE", API + "/projects/%s" % project["project_id"]))
+        elif action in ("public", "auto_scan"):
+            calls.append(("PUT", API + "/projects/%s" % project["project_id"]))
+        elif action == "quota":
+            calls.append(("PUT", API + "/quotas/%s" % (quota or {}).get("id")))
+    return calls
+
+
+def predict_project(project, quota, wanted, state):
+    """prediction() of harbor_project from the project and quota records Harbor returned (None: no project)."""
+    before = project_state(project, quota)
+    plan = plan_project(before, wanted, state)
+    if any(action == "quota" for action, _v in plan) and not quota:
+        raise HarborError("project %s has no quota record to update" % project["name"])
+    return prediction(before, plan, project_after(before, wanted, state), project_calls(project, quota, plan))
+
+
+def read_project(client, name):
+    """The project's state as Harbor reports it now (project_state), or None."""
+    project = find_project(client, name)
+    return project_state(project, project_quota(client, project))
 
 
 def apply_project(client, project, quota, wanted, plan):
@@ -177,6 +218,36 @@ def plan_robot(current, wanted, state, secret_missing=False):
 def plan_gives_secret(plan):
     """Whether applying ``plan`` returns a secret to keep (a robot created, or its secret regenerated)."""
     return any(action in ("create", "refresh") for action, _value in plan)
+
+
+def robot_after(current, wanted, state, project, secret_file=False):
+    """The robot as it will be after the plan; with secret_file, also that its file holds the secret."""
+    if state == "absent":
+        return None
+    after = {"name": (current or {}).get("name") or "robot$%s+%s" % (project, wanted["name"]),
+             "description": wanted["description"] if wanted.get("description") is not None
+             else (current or {}).get("description", ""),
+             "permissions": access_set(wanted["permissions"]), "disabled": False}
+    if secret_file:
+        after["secret_stored"] = True
+    return after
+
+
+def robot_calls(robot, plan):
+    methods = {"create": "POST", "delete": "DELETE", "update": "PUT", "refresh": "PATCH"}
+    return [(methods[action], API + "/robots" + ("" if action == "create" else "/%s" % robot["id"]))
+            for action, _value in plan]
+
+
+def predict_robot(robot, wanted, state, project, secret_dest=None, stored=None):
+    """prediction() of harbor_robot from the robot record Harbor returned (None: no robot). secret_dest: the file
+    the secret is kept in (None: returned instead); stored: that file's content (None: no file)."""
+    before = robot_state(robot)
+    keep = secret_dest is not None and state == "present"
+    plan = plan_robot(before, wanted, state, secret_missing=keep and not stored)
+    if before is not None and keep:
+        before = dict(before, secret_stored=bool(stored))
+    return prediction(before, plan, robot_after(before, wanted, state, project, keep), robot_calls(robot, plan))
 
 
 def apply_robot(client, robot, wanted, plan):

@@ -27,7 +27,7 @@ import difflib
 import ipaddress
 import re
 
-from ansible_collections.aiinfra.cluster.plugins.module_utils import address_pools
+from ansible_collections.aiinfra.cluster.plugins.module_utils import address_pools, rdma, storage_choice
 from ansible_collections.aiinfra.cluster.plugins.module_utils.nvidia_mig import CATALOG as MIG_CATALOG
 
 STAGES = ("inventory", "hosts")
@@ -349,10 +349,10 @@ def check_metallb_pools(hosts, settings, groups):
         return []
     pools = metallb.get("pools")
     if not pools:
-        return ["MetalLB is on (k8s_network_enabled, network_metallb_enabled) but network_metallb_pools is empty: "
+        return ["MetalLB is on (k8s_network_enabled, k8s_metallb_enabled) but k8s_metallb_pools is empty: "
                 "give it at least one pool of free addresses in the node subnet."]
     if not isinstance(pools, list) or not all(isinstance(p, dict) for p in pools):
-        return ["network_metallb_pools is %r; it must be a list of pools, each {name, addresses: [first-last or "
+        return ["k8s_metallb_pools is %r; it must be a list of pools, each {name, addresses: [first-last or "
                 "CIDR, ...]}." % (pools,)]
     reserved = [(h["ip"], "node %s" % h["name"]) for h in hosts if h.get("ip")]
     if settings.get("api_vip"):
@@ -383,6 +383,57 @@ def names_read(texts, prefixes):
     return names
 
 
+# Variables the facts layer (role k8s) took over: an inventory that still sets the old name is told the new one.
+RENAMED_VARIABLES = {
+    "cilium_hubble_ui_node_port": "k8s_hubble_ui_node_port",
+    "longhorn_ui_node_port": "k8s_longhorn_ui_node_port",
+    "observability_grafana_node_port": "k8s_grafana_node_port",
+    "vllm_node_port": "k8s_vllm_node_port",
+    "gitea_http_node_port": "k8s_gitea_http_node_port",
+    "gitea_ssh_node_port": "k8s_gitea_ssh_node_port",
+    "jenkins_node_port": "k8s_jenkins_node_port",
+    "argocd_http_node_port": "k8s_argocd_http_node_port",
+    "argocd_https_node_port": "k8s_argocd_https_node_port",
+    "network_ingress_http_node_port": "k8s_ingress_http_node_port",
+    "network_ingress_https_node_port": "k8s_ingress_https_node_port",
+    "network_ingress_service_type": "k8s_ingress_service_type",
+    "network_metallb_pools": "k8s_metallb_pools",
+    "network_metallb_enabled": "k8s_metallb_enabled",
+    "mirrors_pypi_node_port": "k8s_pypi_mirror_node_port",
+    "mirrors_conda_node_port": "k8s_conda_mirror_node_port",
+    "harbor_http_redirect_node_port": "k8s_registry_redirect_node_port",
+    "harbor_registry_secret_name": "k8s_registry_pull_secret_name",
+    "security_baseline_tenants": "k8s_tenants",
+    "security_baseline_gpu_taint_key": "k8s_gpu_taint_key",
+    "longhorn_replica_count": "k8s_storage_replicas",
+    "longhorn_storage_group": "k8s_storage_group",
+    "gitea_admin_username": "k8s_gitea_admin_username",
+    "jenkins_admin_username": "k8s_jenkins_admin_username",
+    "training_gpu_taint_key": "k8s_gpu_taint_key",
+    "network_node_subnet": "k8s_node_subnet",
+    "cilium_distribution": "k8s_distribution",
+    "mirrors_credentials_dir": "k8s_credentials_dir",
+    "observability_credentials_dir": "k8s_credentials_dir",
+    "observability_grafana_admin_file": "k8s_grafana_admin_password_file",
+    "longhorn_default_class": "k8s_longhorn_default_class",
+    "vllm_model": "k8s_serving_model",
+    "vllm_served_model_name": "k8s_serving_served_model_name",
+    "vllm_quantization": "k8s_serving_quantization",
+    "vllm_gpu_resource": "k8s_serving_gpu_resource",
+    "vllm_gpu_count": "k8s_serving_gpu_count",
+    "vllm_hf_token": "k8s_serving_hf_token",
+    "vllm_image": "k8s_serving_image",
+    "vllm_namespace": "k8s_serving_namespace",
+    "etcd_restore_snapshot": "etcd_backup_restore_snapshot",
+}
+# Per-role kubeconfig variables: the cluster layers now take k8s_kubeconfig once, through module_defaults.
+REMOVED_VARIABLES = dict(
+    [("%s_kubeconfig" % role, "the cluster layers take k8s_kubeconfig (one kubeconfig, given once by site.yml)")
+     for role in ("cilium", "network", "longhorn", "security_baseline", "observability", "harbor", "gitea", "jenkins",
+                  "ci_pipeline", "argocd", "gpu_operator", "vllm", "mirrors", "training", "k3s", "kubeadm")]
+    + [("longhorn_ui_enabled", "set k8s_longhorn_ui_node_port to expose the Longhorn UI on the nodes")])
+
+
 def unknown_variables(hosts, known, prefixes):
     """One sentence per variable that looks like the collection's (one of the prefixes) but that no role reads,
     with the closest known name."""
@@ -401,6 +452,13 @@ def unknown_variables(hosts, known, prefixes):
         where = "all hosts" if set(seen[name]) == everyone and len(everyone) > 1 else "host %s" % _names(seen[name])
         if len(seen[name]) > 1 and where != "all hosts":
             where = "hosts %s" % _names(seen[name])
+        if name in REMOVED_VARIABLES:
+            problems.append("%s (set for %s): no longer read; %s." % (name, where, REMOVED_VARIABLES[name]))
+            continue
+        if RENAMED_VARIABLES.get(name) in known:
+            problems.append("%s (set for %s): renamed to %s, the facts layer's name (roles/k8s/defaults/main.yml); "
+                            "set that instead." % (name, where, RENAMED_VARIABLES[name]))
+            continue
         close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
         hint = "did you mean %s?" % close[0] if close else (
             "check its spelling (or set preflight_unknown_variables: warn to keep variables of your own).")
@@ -496,10 +554,10 @@ def check_storage(hosts, settings, groups):
     nodes = [h["name"] for h in hosts if group in (h.get("groups") or [])]
     replicas = storage.get("replicas")
     if isinstance(replicas, bool) or _as_port(replicas) is None or _as_port(replicas) < 1:
-        return ["longhorn_replica_count is %r; it must be a whole number >= 1." % (replicas,)]
+        return ["k8s_storage_replicas is %r; it must be a whole number >= 1." % (replicas,)]
     if _as_port(replicas) > len(nodes):
-        return ["longhorn_replica_count is %s but group %s has %d storage node(s) (%s): every replica of a volume "
-                "needs its own node, so volumes would never become healthy. Lower longhorn_replica_count or add "
+        return ["k8s_storage_replicas is %s but group %s has %d storage node(s) (%s): every replica of a volume "
+                "needs its own node, so volumes would never become healthy. Lower k8s_storage_replicas or add "
                 "storage nodes." % (replicas, group, len(nodes), _names(nodes) or "none")]
     return []
 
@@ -581,6 +639,20 @@ def check_resources(hosts, settings, groups):
 
 # Every rule, in report order, with the stage that runs it: "inventory" rules read only the inventory (run on the
 # controller before any host is contacted), "hosts" rules need gathered facts.
+def check_data_services(hosts, settings, groups):
+    """Rook's devices and host count, one default StorageClass, JuiceFS' metadata engine layer on
+    (storage_choice.py), from settings["data"] and each host's rook_devices."""
+    return storage_choice.data_service_problems(hosts, settings.get("data"))
+
+
+def check_rdma(hosts, settings, groups):
+    """The Network Operator layer's RDMA group against the GPU nodes and the hosts' rdma_interfaces
+    (plugins/module_utils/rdma.py; the network_operator role runs the same rules with its resources)."""
+    conf = dict(settings.get("rdma") or {"enabled": False})
+    conf.update(gpu_group=groups["gpu"], gpu_hosts=[h["name"] for h in hosts if _in(h, groups["gpu"])])
+    return rdma.problems(conf)
+
+
 RULES = (
     ("inventory", check_distribution),
     ("inventory", check_version),
@@ -594,6 +666,8 @@ RULES = (
     ("inventory", check_registry),
     ("inventory", check_node_ports),
     ("inventory", check_storage),
+    ("inventory", check_rdma),
+    ("inventory", check_data_services),
     ("inventory", check_metallb_pools),
     ("inventory", check_unknown_variables),
     ("hosts", check_duplicate_hostnames),

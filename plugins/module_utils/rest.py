@@ -7,13 +7,20 @@ API logic can be tested against recorded responses, and the real one is Ansible'
 
 Options are checked before the first request (check_rest_params: only http/https base URLs, a timeout in range, no
 empty credentials), and secrets the services show only once are written through a temporary file in the destination
-directory that is renamed into place once the API call succeeded (StagedSecret)."""
+directory that is renamed into place once the API call succeeded (StagedSecret).
+
+Which authentication each service accepts for which call is one table (SERVICE_AUTH: Harbor basic only, Gitea a token
+or basic, Gitea's token creation basic only), read by the modules' AnsibleModule rules (auth_module_rules) and by
+the client (select_auth). A module predicts its change before making it (prediction(): before, plan, after, writes);
+check mode returns the prediction, and after applying predicted_result() returns the state read back from the
+service, with a warning when it differs from the prediction."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
 import base64
+import functools
 import json
 import os
 import socket
@@ -30,6 +37,7 @@ REST_SPEC = dict(
     password=dict(type="str", no_log=True),
     token=dict(type="str", no_log=True),
     validate_certs=dict(type="bool", default=True),
+    ca_path=dict(type="path"),
     timeout=dict(type="int", default=30),
 )
 MAX_TIMEOUT = 3600
@@ -44,11 +52,12 @@ class ApiError(Exception):
             (": " + detail[:500]) if detail else ""))
 
 
-def urllib_transport(method, url, headers, body, timeout, validate_certs):
-    """(status, headers, text) from the server; HTTP errors come back as a status, not an exception."""
+def urllib_transport(method, url, headers, body, timeout, validate_certs, ca_path=None):
+    """(status, headers, text) from the server; HTTP errors come back as a status, not an exception. With ca_path the
+    server's certificate is verified against that CA (PEM file)."""
     try:
         resp = open_url(url, method=method, headers=headers, data=body, timeout=timeout,
-                        validate_certs=validate_certs, follow_redirects="safe")
+                        validate_certs=validate_certs, ca_path=ca_path, follow_redirects="safe")
         return resp.getcode(), dict(resp.headers), resp.read().decode("utf-8", "replace")
     except HTTPError as exc:
         text = exc.read().decode("utf-8", "replace") if hasattr(exc, "read") else ""
@@ -131,11 +140,60 @@ def check_rest_params(params):
     check_http_url(params.get("url"))
     check_timeout(params.get("timeout"))
     check_not_empty(params, ("username", "password", "token"))
+    ca_path = params.get("ca_path")
+    if ca_path is not None and not os.path.isfile(ca_path):
+        raise InputError("ca_path %r is not a file; give the PEM file of the CA that signed the server's certificate"
+                         % (ca_path,))
+
+
+# --- which authentication each service takes, for which call ---------------------------------------------------------
+
+# service -> the name used in messages, the scheme of its token header (None: the API takes no token), the kinds of
+# authentication in order of preference, and the calls that take fewer kinds than the service's others.
+SERVICE_AUTH = {
+    "harbor": {"title": "Harbor", "token_scheme": None, "kinds": ("basic",), "calls": {}},
+    "gitea": {"title": "Gitea", "token_scheme": "token", "kinds": ("token", "basic"),
+              "calls": {"create_token": {"kinds": ("basic",),
+                                         "why": "Gitea creates API tokens only for basic authentication"}}},
+}
+KIND_WORDS = {"basic": "basic authentication (username and password)", "token": "an API token (token)"}
+KIND_OPTIONS = {"basic": "username and password", "token": "token"}
+
+
+def accepted_auth(service, call=None):
+    """The kinds of authentication (``basic``, ``token``) ``service`` accepts for ``call``, preferred first."""
+    rules = SERVICE_AUTH[service]
+    return rules["calls"][call]["kinds"] if call in rules["calls"] else rules["kinds"]
+
+
+def auth_module_rules(service, call=None):
+    """The AnsibleModule keyword arguments that state the auth rules of ``service`` for ``call``: a password goes with
+    its user, and where a token is accepted too, one of them is required (a call that takes basic authentication
+    only is checked by select_auth, with a message that says why)."""
+    rules = {"required_together": [("username", "password")]}
+    if "token" in accepted_auth(service, call):
+        rules["required_one_of"] = [("token", "username")]
+    return rules
+
+
+def select_auth(service, params, call=None):
+    """``basic`` or ``token``: the first kind ``service`` accepts for ``call`` that the options give; InputError
+    naming what to set when none is given (a token where only basic authentication is accepted, nothing at all)."""
+    kinds = accepted_auth(service, call)
+    given = {"token": bool(params.get("token")), "basic": params.get("username") is not None}
+    for kind in kinds:
+        if given[kind]:
+            return kind
+    rules = SERVICE_AUTH[service]
+    why = rules["calls"][call]["why"] if call in rules["calls"] else "%s's API takes only %s" % (
+        rules["title"], " or ".join(KIND_WORDS[k] for k in kinds))
+    raise InputError("%s: set %s%s" % (why, " or ".join(KIND_OPTIONS[k] for k in kinds),
+                                       " (a token is not accepted here)" if given["token"] else ""))
 
 
 class RestClient(object):
     def __init__(self, base_url, username=None, password=None, token=None, token_scheme="Bearer",
-                 timeout=30, validate_certs=True, transport=None, extra_headers=None):
+                 timeout=30, validate_certs=True, transport=None, extra_headers=None, ca_path=None):
         self.base = base_url.rstrip("/")
         self.headers = {"Accept": "application/json", "Content-Type": "application/json"}
         if token:
@@ -145,15 +203,28 @@ class RestClient(object):
             self.headers["Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
         self.headers.update(extra_headers or {})
         self.timeout, self.validate_certs = timeout, validate_certs
-        self.transport = transport or urllib_transport
+        self.transport = transport or functools.partial(urllib_transport, ca_path=ca_path)
         self.calls = []  # (method, path) of every request, for tests and for the result
+        self.last_status = None
 
     @classmethod
-    def from_params(cls, params, token_scheme="Bearer"):
-        """The client for a module whose options come from REST_SPEC; InputError when an option is unusable."""
+    def from_params(cls, params, service, call=None):
+        """The client for a module of ``service`` whose options come from REST_SPEC, authenticated the way
+        SERVICE_AUTH says for ``call``; InputError when an option is unusable."""
         check_rest_params(params)
-        return cls(check_http_url(params["url"]), params["username"], params["password"], params["token"],
-                   token_scheme=token_scheme, timeout=params["timeout"], validate_certs=params["validate_certs"])
+        kind = select_auth(service, params, call)
+        token = params["token"] if kind == "token" else None
+        username, password = (params["username"], params["password"]) if kind == "basic" else (None, None)
+        return cls(check_http_url(params["url"]), username, password, token,
+                   token_scheme=SERVICE_AUTH[service]["token_scheme"], timeout=params["timeout"],
+                   validate_certs=params["validate_certs"], ca_path=params.get("ca_path"))
+
+    def as_user(self, username, password):
+        """A client for the same service and transport that logs in as another user (basic authentication)."""
+        other = RestClient(self.base, username, password, timeout=self.timeout, validate_certs=self.validate_certs,
+                           transport=self.transport)
+        other.calls = self.calls
+        return other
 
     def url(self, path, query=None):
         return self.base + path + ("?" + urlencode(query) if query else "")
@@ -164,6 +235,7 @@ class RestClient(object):
         data = json.dumps(body).encode("utf-8") if body is not None else None
         self.calls.append((method, path))
         status, headers, text = self.transport(method, url, dict(self.headers), data, self.timeout, self.validate_certs)
+        self.last_status = status
         if status == 404 and missing_ok:
             return None
         if status not in ok:
@@ -182,6 +254,25 @@ class RestClient(object):
     def get(self, path, query=None, missing_ok=False):
         return self.request("GET", path, query=query, missing_ok=missing_ok)
 
+    def exists(self, path):
+        """Whether GET ``path`` answers 2xx (True) or 404 (False); ApiError otherwise."""
+        self.request("GET", path, missing_ok=True)
+        return self.last_status != 404
+
+    def status_of(self, method, path):
+        """The status ``method path`` answers with, whatever it is (a probe: nothing is raised for 4xx)."""
+        self.request(method, path, ok=tuple(range(200, 600)))
+        return self.last_status
+
+
+# --- what a module predicts, and what it returns -------------------------------------------------------------------
+
+def prediction(before, plan, after, calls):
+    """What a plan will do, computed before anything is written: the state before, the plan's steps, the state
+    after (what check mode returns as the diff's after) and the (method, path) of every write the plan makes."""
+    return {"before": before, "plan": [tuple(step) if isinstance(step, (list, tuple)) else step for step in plan],
+            "after": after, "calls": [tuple(c) for c in calls], "changed": bool(plan)}
+
 
 def plan_result(name, plan, before, after, diff, **extra):
     """A module's result: changed when the plan is not empty, the object after the change under `name`, the plan,
@@ -193,10 +284,23 @@ def plan_result(name, plan, before, after, diff, **extra):
     return result
 
 
-def client_or_fail(module, what, token_scheme="Bearer", params=None):
+def predicted_result(module, name, pred, read_back=None):
+    """The result of a module that made ``pred``: in check mode (or with nothing to do) the predicted after; after
+    applying, the state read back from the service (``read_back()``), with a warning when it differs from the
+    prediction (the service did something else than planned)."""
+    after = pred["after"]
+    if pred["plan"] and not module.check_mode and read_back is not None:
+        after = read_back()
+        if after != pred["after"]:
+            module.warn("%s: the service reports %r after the change, not the predicted %r"
+                        % (name, after, pred["after"]))
+    return plan_result(name, pred["plan"], pred["before"], after, module._diff)
+
+
+def client_or_fail(module, what, service, call=None, params=None):
     """The module's RestClient, or fail_json (nothing called) naming ``what`` and the unusable option."""
     try:
-        return RestClient.from_params(params or module.params, token_scheme=token_scheme)
+        return RestClient.from_params(params or module.params, service, call)
     except InputError as exc:
         module.fail_json(msg="%s: %s. Nothing was changed." % (what, exc))
 

@@ -92,6 +92,18 @@ options:
       - Longhorn storage, keys C(enabled), C(replicas) (volume replica count) and C(group) (the inventory group of the storage
         nodes, default C(k8s_cluster)). The replica count must not exceed the number of storage nodes.
     type: dict
+  rdma:
+    description:
+      - Network Operator layer, keys C(enabled), C(gpu_enabled), C(group), C(hosts) (null when the group is missing) and
+        C(interfaces) (host to its C(rdma_interfaces)). The group must be a non-empty subset of the GPU group.
+    type: dict
+  data:
+    description:
+      - Storage and data alternatives, keys C(rook) (C(enabled), C(replicas); each host's C(rook_devices) absolute
+        C(/dev/) paths, on at least C(replicas) hosts), C(default_classes) (list of C(name), C(setting), C(enabled),
+        C(default); at most one default StorageClass), C(metrics_stacks) (list of C(name), C(setting), C(enabled); at
+        most one) and C(juicefs) (C(enabled), C(meta_engine), C(engines); the engine's layer must be on).
+    type: dict
   metallb:
     description:
       - MetalLB, keys C(enabled), C(pools) (each C(name) and C(addresses), ranges C(first-last) or CIDRs) and
@@ -238,6 +250,8 @@ def main():
             node_ports=dict(type="dict"),
             storage=dict(type="dict"),
             metallb=dict(type="dict"),
+            rdma=dict(type="dict"),
+            data=dict(type="dict"),
             known_variables=dict(type="list", elements="str"),
             variable_sources=dict(type="list", elements="path"),
             variable_prefixes=dict(type="list", elements="str"),
@@ -252,7 +266,7 @@ def main():
     p["variable_prefixes"] = sorted(set((p["variable_prefixes"] or []) + role_prefixes(p["variable_sources"])))
     settings = dict((key, p[key]) for key in (
         "distribution", "kubernetes_version", "api_vip", "groups", "min_resources", "disk_path", "supported_os",
-        "registry", "node_ports", "storage", "metallb", "variable_prefixes", "unknown_variables"))
+        "registry", "node_ports", "storage", "metallb", "rdma", "data", "variable_prefixes", "unknown_variables"))
     known = set(p["known_variables"] or [])
     if p["stage"] != "hosts":
         known |= names_read(read_sources(module, p["variable_sources"]), p["variable_prefixes"])

@@ -15,6 +15,8 @@ version_added: 0.2.0
 description:
   - Reads the file through Gitea's contents API and commits only when its content differs (create, update or
     delete), so a second run makes no commit. No git client or clone is needed on the host running the module.
+  - The content after the change is predicted before anything is committed; check mode returns that prediction as
+    the diff, and after a commit the module reads the file back and returns what Gitea holds.
 author:
   - aiinfra.cluster contributors (@aiinfra)
 options:
@@ -81,9 +83,9 @@ plan:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiinfra.cluster.plugins.module_utils.gitea import (
-    AUTH_RULES, apply_file, check_file_params, contents_path, file_state, plan_file)
+    apply_file, check_file_params, contents_path, file_state, predict_file)
 from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import (
-    REST_SPEC, ApiError, InputError, client_or_fail, safe_url)
+    REST_SPEC, ApiError, InputError, auth_module_rules, client_or_fail, safe_url)
 
 
 def main():
@@ -94,35 +96,39 @@ def main():
                            state=dict(type="str", choices=["present", "absent"], default="present")),
         required_if=[("state", "present", ["content"])],
         supports_check_mode=True,
-        **AUTH_RULES
+        **auth_module_rules("gitea")
     )
     p = module.params
     target = "%s/%s:%s" % (p["owner"], p["repo"], p["path"])
     what = "Gitea file %s at %s" % (target, safe_url(p["url"]))
-    client = client_or_fail(module, what, token_scheme="token")
+    client = client_or_fail(module, what, "gitea")
     try:
         check_file_params(p)
     except InputError as exc:
         module.fail_json(msg="%s: %s. Nothing was changed." % (what, exc))
+    wanted = dict((k, p[k]) for k in ("owner", "repo", "path", "content", "branch"))
+    query = {"ref": p["branch"]} if p["branch"] else None
+    path = contents_path(p["owner"], p["repo"], p["path"])
     try:
-        query = {"ref": p["branch"]} if p["branch"] else None
-        current, sha = file_state(client.get(contents_path(p["owner"], p["repo"], p["path"]), query, missing_ok=True))
-        plan = plan_file(current, p["content"], p["state"], p["force"])
-        if plan and not module.check_mode:
-            wanted = dict((k, p[k]) for k in ("owner", "repo", "path", "content", "branch"))
-            wanted["message"] = p["commit_message"] or "%s %s (aiinfra.cluster)" % (plan[0].capitalize(), p["path"])
-            apply_file(client, wanted, plan, sha)
+        current, sha = file_state(client.get(path, query, missing_ok=True))
+        pred = predict_file(current, wanted, p["state"], p["force"])
+        after = pred["after"]
+        if pred["plan"] and not module.check_mode:
+            wanted["message"] = p["commit_message"] or "%s %s (aiinfra.cluster)" % (
+                pred["plan"][0].capitalize(), p["path"])
+            apply_file(client, wanted, pred["plan"], sha)
+            after = file_state(client.get(path, query, missing_ok=True))[0]
+            if after != pred["after"]:
+                module.warn("Gitea file %s holds other content after the commit than the module committed" % target)
     except ApiError as exc:
         module.fail_json(msg="%s: %s" % (what, exc), status=exc.status, body=exc.body)
     except ValueError as exc:
         module.fail_json(msg="%s: %s; choose another path." % (what, exc))
-    result = dict(changed=bool(plan), plan=plan,
+    result = dict(changed=pred["changed"], plan=pred["plan"],
                   file={"owner": p["owner"], "repo": p["repo"], "path": p["path"], "branch": p["branch"],
-                        "present": p["state"] == "present"})
+                        "present": after is not None})
     if module._diff:
-        after = current if current is not None and not plan else p["content"]
-        result["diff"] = {"before": current if current is not None else "",
-                          "after": after if p["state"] == "present" else "",
+        result["diff"] = {"before": current if current is not None else "", "after": after if after is not None else "",
                           "before_header": target, "after_header": target}
     module.exit_json(**result)
 

@@ -16,6 +16,8 @@ description:
   - Creates a repository (initialised with a README on its default branch, so it can be cloned and pushed to at
     once), updates its description, visibility and default branch where they differ, or deletes it.
   - The owner is the token's (or user's) own account or an organization.
+  - The repository after the change is predicted before anything is written; check mode returns that prediction,
+    and after a change the module reads the repository back and returns what Gitea reports.
 author:
   - aiinfra.cluster contributors (@aiinfra)
 options:
@@ -70,7 +72,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 repo:
-  description: Owner, name, description, private and default_branch after the change; null when absent.
+  description:
+    - Owner, name, description, private and default_branch after the change, read back from Gitea (in check mode
+      the predicted state); null when absent.
   returned: always
   type: dict
 clone_url:
@@ -86,9 +90,9 @@ plan:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiinfra.cluster.plugins.module_utils.gitea import (
-    AUTH_RULES, API, FIELDS, apply_repo, check_repo_params, plan_repo, repo_path, repo_state)
+    API, apply_repo, check_repo_params, predict_repo, repo_path, repo_state)
 from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import (
-    REST_SPEC, ApiError, InputError, client_or_fail, plan_result, safe_url)
+    REST_SPEC, ApiError, InputError, auth_module_rules, client_or_fail, predicted_result, safe_url)
 
 
 def main():
@@ -98,38 +102,34 @@ def main():
                            auto_init=dict(type="bool", default=True), default_branch=dict(type="str"),
                            state=dict(type="str", choices=["present", "absent"], default="present")),
         supports_check_mode=True,
-        **AUTH_RULES
+        **auth_module_rules("gitea")
     )
     p = module.params
     what = "Gitea repository %s/%s at %s" % (p["owner"], p["name"], safe_url(p["url"]))
-    client = client_or_fail(module, what, token_scheme="token")
+    client = client_or_fail(module, what, "gitea")
     try:
         check_repo_params(p)
     except InputError as exc:
         module.fail_json(msg="%s: %s. Nothing was changed." % (what, exc))
     wanted = {k: p[k] for k in ("owner", "name", "description", "private", "auto_init", "default_branch")}
-    repo = None
+    seen = {}  # the repository record last read from Gitea (its clone_url is returned)
     try:
-        current = repo_state(client.get(repo_path(p["owner"], p["name"]), missing_ok=True))
-        plan = plan_repo(current, wanted, p["state"])
-        if plan and not module.check_mode:
-            login = client.get(API + "/user")["login"] if plan[0][0] == "create" else None
-            repo = apply_repo(client, wanted, plan, login)
+        seen["repo"] = client.get(repo_path(p["owner"], p["name"]), missing_ok=True)
+        current = repo_state(seen["repo"])
+        login = client.get(API + "/user")["login"] if current is None and p["state"] == "present" else None
+        pred = predict_repo(current, wanted, p["state"], login)
+        if pred["plan"] and not module.check_mode:
+            apply_repo(client, wanted, pred["plan"], login)
+
+        def read_back():
+            seen["repo"] = client.get(repo_path(p["owner"], p["name"]), missing_ok=True)
+            return repo_state(seen["repo"])
+        result = predicted_result(module, "repo", pred, read_back)
     except ApiError as exc:
         module.fail_json(msg="%s: %s" % (what, exc),
                          status=exc.status, body=exc.body)
-    if p["state"] == "absent":
-        after = None
-    elif repo is not None:
-        after = repo_state(repo)
-    elif current is not None:
-        after = dict(current, **{k: wanted[k] for k in FIELDS if wanted[k] is not None})
-    else:
-        after = {"owner": p["owner"], "name": p["name"], "description": p["description"] or "",
-                 "private": bool(p["private"]), "default_branch": p["default_branch"] or "main"}
-    result = plan_result("repo", plan, current, after, module._diff)
-    if repo is not None and repo.get("clone_url"):
-        result["clone_url"] = repo["clone_url"]
+    if p["state"] == "present" and not module.check_mode and (seen["repo"] or {}).get("clone_url"):
+        result["clone_url"] = seen["repo"]["clone_url"]
     module.exit_json(**result)
 
 

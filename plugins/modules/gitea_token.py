@@ -18,7 +18,10 @@ description:
   - The token is left alone when it exists with the same scopes and O(dest) holds it (Gitea keeps the last eight
     characters of each token to compare with). It is replaced (deleted and created again) when its scopes differ or
     when O(dest) is missing or holds another token, since the secret cannot be read back.
-  - Gitea only lets a user create tokens with basic authentication (O(username) and O(password)), not with a token.
+  - Gitea only lets a user create tokens with basic authentication (O(username) and O(password)), not with a token
+    (the shared rule of C(module_utils/rest.py)); O(token) is not used.
+  - The token after the change is predicted before anything is written; check mode returns that prediction, and
+    after a change the module lists the user's tokens again and compares O(dest) with what Gitea reports.
   - The new secret goes to a temporary file (mode 0600) in the directory of O(dest), opened before Gitea is called
     and renamed over O(dest) once written. O(dest) that is a directory, or whose directory is missing or not
     writable, fails the task before anything is changed.
@@ -84,10 +87,10 @@ plan:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiinfra.cluster.plugins.module_utils.gitea import (
-    apply_token, check_token_params, find_token, plan_token, tokens_path)
+    apply_token, check_token_params, find_token, predict_token, token_state, tokens_path)
 from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import (
-    REST_SPEC, ApiError, InputError, SecretWriteError, StagedSecret, check_secret_dest, client_or_fail, plan_result,
-    read_secret, safe_url)
+    REST_SPEC, ApiError, InputError, SecretWriteError, StagedSecret, auth_module_rules, check_secret_dest,
+    client_or_fail, predicted_result, read_secret, safe_url)
 
 
 def main():
@@ -96,17 +99,13 @@ def main():
                            scopes=dict(type="list", elements="str", default=["write:repository", "read:user"]),
                            dest=dict(type="path", required=True),
                            state=dict(type="str", choices=["present", "absent"], default="present")),
-        required_together=[("username", "password")],
-        required_by={"password": "username"},
         supports_check_mode=True,
+        **auth_module_rules("gitea", "create_token")
     )
     p = module.params
-    if not p["username"]:
-        module.fail_json(msg="Gitea token %s: Gitea creates tokens only for basic authentication; set username and "
-                             "password." % p["name"])
     user = p["user"] or p["username"]
     what = "Gitea token %s of user %s at %s" % (p["name"], user, safe_url(p["url"]))
-    client = client_or_fail(module, what, params=dict(p, token=None))
+    client = client_or_fail(module, what, "gitea", "create_token")
     wanted = {"name": p["name"], "scopes": sorted(p["scopes"])}
     stored = None
     try:
@@ -116,15 +115,22 @@ def main():
             stored = read_secret(p["dest"])
     except InputError as exc:
         module.fail_json(msg="%s: %s. Nothing was changed." % (what, exc))
+
+    def read_back():
+        token = find_token(client.get(tokens_path(user), {"limit": 50}), p["name"])
+        return None if token is None else token_state(token, read_secret(p["dest"]))
+
     try:
         current = find_token(client.get(tokens_path(user), {"limit": 50}), p["name"])
-        plan = plan_token(current, wanted, p["state"], stored)
+        pred = predict_token(current, wanted, p["state"], stored, user)
+        plan = pred["plan"]
         if plan and p["state"] == "present" and not module.check_mode:
             # the file is opened before the old token is deleted, and the new one renamed into place after
             with StagedSecret(p["dest"]) as staged:
                 staged.commit(apply_token(client, user, wanted, plan))
         elif plan and not module.check_mode:
             apply_token(client, user, wanted, plan)
+        result = predicted_result(module, "token", pred, read_back)
     except InputError as exc:
         module.fail_json(msg="%s: %s. Nothing was changed." % (what, exc))
     except SecretWriteError as exc:
@@ -132,11 +138,7 @@ def main():
                              "then replaced and written." % (what, exc))
     except ApiError as exc:
         module.fail_json(msg="%s: %s" % (what, exc), status=exc.status, body=exc.body)
-    before = None if current is None else {
-        "name": current["name"], "scopes": sorted(current.get("scopes") or []),
-        "stored": bool(stored) and stored.endswith(current.get("token_last_eight") or "\0")}
-    after = None if p["state"] == "absent" else dict(wanted, stored=True)
-    module.exit_json(**plan_result("token", plan, before, after, module._diff))
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

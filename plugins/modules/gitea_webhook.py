@@ -16,6 +16,8 @@ description:
   - Creates the webhook when no hook of the repository posts to O(hook_url), updates its events, content type,
     branch filter and active flag where they differ, or deletes it.
   - Gitea never returns a hook's secret, so O(secret) is set when the hook is created and not compared afterwards.
+  - The hook after the change is predicted before anything is written; check mode returns that prediction, and
+    after a change the module reads the hooks back and returns what Gitea reports.
   - Gitea refuses to deliver to private addresses (in-cluster Services) unless its C(webhook.ALLOWED_HOST_LIST)
     allows them; the C(aiinfra.cluster.gitea) role sets it to C(private).
 author:
@@ -95,9 +97,9 @@ plan:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiinfra.cluster.plugins.module_utils.gitea import (
-    AUTH_RULES, HOOK_FIELDS, apply_hook, check_hook_params, find_hook, hooks_path, plan_hook)
+    HOOK_FIELDS, apply_hook, check_hook_params, find_hook, hooks_path, predict_hook)
 from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import (
-    REST_SPEC, ApiError, InputError, client_or_fail, plan_result, safe_url)
+    REST_SPEC, ApiError, InputError, auth_module_rules, client_or_fail, predicted_result, safe_url)
 
 TYPES = ["gitea", "gogs", "slack", "discord", "dingtalk", "telegram", "msteams", "feishu", "matrix", "wechatwork",
          "packagist"]
@@ -114,29 +116,36 @@ def main():
                            secret=dict(type="str", no_log=True),
                            state=dict(type="str", choices=["present", "absent"], default="present")),
         supports_check_mode=True,
-        **AUTH_RULES
+        **auth_module_rules("gitea")
     )
     p = module.params
     what = "Gitea webhook of %s/%s to %s at %s" % (
         p["owner"], p["repo"], safe_url(p["hook_url"]), safe_url(p["url"]))
-    client = client_or_fail(module, what, token_scheme="token")
+    client = client_or_fail(module, what, "gitea")
     try:
         check_hook_params(p)
     except InputError as exc:
         module.fail_json(msg="%s: %s. Nothing was changed." % (what, exc))
     wanted = dict((k, p[k]) for k in ("owner", "repo", "type", "content_type", "active", "branch_filter", "secret"))
     wanted.update(url=p["hook_url"], events=sorted(p["events"]))
+
+    def read_hook():
+        return find_hook(client.get(hooks_path(p["owner"], p["repo"]), {"limit": 50}), p["hook_url"])
+
+    def read_back():
+        hook = read_hook()
+        return None if hook is None else dict((k, hook[k]) for k in ("url",) + HOOK_FIELDS)
+
     try:
-        current = find_hook(client.get(hooks_path(p["owner"], p["repo"]), {"limit": 50}), p["hook_url"])
-        plan = plan_hook(current, wanted, p["state"])
-        if plan and not module.check_mode:
-            apply_hook(client, wanted, current, plan)
+        current = read_hook()
+        pred = predict_hook(current, wanted, p["state"])
+        if pred["plan"] and not module.check_mode:
+            apply_hook(client, wanted, current, pred["plan"])
+        result = predicted_result(module, "hook", pred, read_back)
     except ApiError as exc:
         module.fail_json(msg="%s: %s" % (what, exc),
                          status=exc.status, body=exc.body)
-    before = None if current is None else dict((k, current[k]) for k in ("url",) + HOOK_FIELDS)
-    after = None if p["state"] == "absent" else dict((k, wanted[k]) for k in ("url",) + HOOK_FIELDS)
-    module.exit_json(**plan_result("hook", plan, before, after, module._diff))
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

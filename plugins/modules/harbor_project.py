@@ -14,6 +14,9 @@ short_description: Manage a Harbor project (public flag, Trivy scan on push, sto
 version_added: 0.2.0
 description:
   - Creates, updates or deletes a Harbor project. Reads the project and its quota first and writes only what differs.
+  - The state after the change is predicted before anything is written; check mode returns that prediction, and
+    after a change the module reads the project back and returns what Harbor reports (with a warning if it differs).
+  - Harbor's API takes basic authentication only (O(username) and O(password)); O(token) is not used.
 author:
   - aiinfra.cluster contributors (@aiinfra)
 options:
@@ -63,11 +66,13 @@ EXAMPLES = r"""
 
 RETURN = r"""
 project:
-  description: The project after the change (name, public, auto_scan, storage_limit in bytes, -1 for none); null when absent.
+  description:
+    - The project after the change (name, public, auto_scan, storage_limit in bytes, -1 for none), read back from
+      Harbor; in check mode the predicted state. Null when absent.
   returned: always
   type: dict
 plan:
-  description: The calls made (or that would be made in check mode), for example V([["create", null]]).
+  description: The steps made (or that would be made in check mode), for example V([["create", null]]).
   returned: always
   type: list
   elements: list
@@ -75,9 +80,9 @@ plan:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiinfra.cluster.plugins.module_utils.harbor import (
-    HarborError, apply_project, check_name, find_project, parse_size, plan_project, project_quota, project_state)
+    HarborError, apply_project, check_name, find_project, parse_size, predict_project, project_quota, read_project)
 from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import (
-    REST_SPEC, ApiError, client_or_fail, plan_result, safe_url)
+    REST_SPEC, ApiError, auth_module_rules, client_or_fail, predicted_result, safe_url)
 
 
 def main():
@@ -86,12 +91,12 @@ def main():
                            state=dict(type="str", choices=["present", "absent"], default="present"),
                            public=dict(type="bool"), auto_scan=dict(type="bool"),
                            storage_limit=dict(type="str")),
-        required_together=[("username", "password")],
         supports_check_mode=True,
+        **auth_module_rules("harbor")
     )
     p = module.params
     what = "Harbor project %s at %s" % (p["name"], safe_url(p["url"]))
-    client = client_or_fail(module, what)
+    client = client_or_fail(module, what, "harbor")
     try:
         check_name(p["name"], "name")
         wanted = {"name": p["name"], "public": p["public"], "auto_scan": p["auto_scan"],
@@ -101,21 +106,14 @@ def main():
     try:
         project = find_project(client, p["name"])
         quota = project_quota(client, project)
-        before = project_state(project, quota)
-        plan = plan_project(before, wanted, p["state"])
-        if plan and not module.check_mode:
-            apply_project(client, project, quota, wanted, plan)
+        pred = predict_project(project, quota, wanted, p["state"])
+        if pred["plan"] and not module.check_mode:
+            apply_project(client, project, quota, wanted, pred["plan"])
+        result = predicted_result(module, "project", pred, lambda: read_project(client, p["name"]))
     except (ApiError, HarborError) as exc:
         module.fail_json(msg="%s: %s" % (what, exc),
                          status=getattr(exc, "status", None), body=getattr(exc, "body", None))
-    if p["state"] == "absent":
-        after = None
-    elif before is None:
-        after = {"name": p["name"], "public": bool(p["public"]), "auto_scan": bool(p["auto_scan"]),
-                 "storage_limit": wanted["storage_limit"] if wanted["storage_limit"] is not None else -1}
-    else:
-        after = dict(before, **{k: v for k, v in wanted.items() if v is not None})
-    module.exit_json(**plan_result("project", plan, before, after, module._diff))
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,9 @@ description:
     O(secret_dest) is missing or empty (a lost file, or an earlier run that could not write it), the module has
     Harbor generate a new secret for the robot (C(PATCH /api/v2.0/robots/{id})) and writes that one; the old secret
     stops working.
+  - The robot after the change is predicted before anything is written; check mode returns that prediction, and
+    after a change the module reads the robot back and returns what Harbor reports (with a warning if it differs).
+  - Harbor's API takes basic authentication only (O(username) and O(password)); O(token) is not used.
   - Options are checked before any call (an http or https O(url), names as Harbor accepts them, O(secret_dest) a
     file in a writable directory); a bad one fails the task and changes nothing.
 author:
@@ -88,8 +91,8 @@ EXAMPLES = r"""
 RETURN = r"""
 robot:
   description:
-    - Name, description and permissions (C([project, resource, action]) triples) after the change; with
-      O(secret_dest) also C(secret_stored).
+    - Name, description and permissions (C([project, resource, action]) triples) after the change, read back from
+      Harbor (in check mode the predicted state); with O(secret_dest) also C(secret_stored). Null when absent.
   returned: always
   type: dict
 secret:
@@ -109,11 +112,11 @@ from contextlib import nullcontext
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiinfra.cluster.plugins.module_utils.harbor import (
-    HarborError, access_set, apply_robot, check_duration, check_name, find_project, find_robot, plan_gives_secret,
-    plan_robot, robot_state, wanted_permissions)
+    HarborError, apply_robot, check_duration, check_name, find_project, find_robot, plan_gives_secret, predict_robot,
+    robot_state, wanted_permissions)
 from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import (
-    REST_SPEC, ApiError, InputError, SecretWriteError, StagedSecret, check_secret_dest, client_or_fail, plan_result,
-    read_secret, safe_url)
+    REST_SPEC, ApiError, InputError, SecretWriteError, StagedSecret, auth_module_rules, check_secret_dest,
+    client_or_fail, predicted_result, read_secret, safe_url)
 
 
 def main():
@@ -124,12 +127,12 @@ def main():
                            description=dict(type="str"), duration=dict(type="int", default=-1),
                            state=dict(type="str", choices=["present", "absent"], default="present"),
                            secret_dest=dict(type="path", no_log=False)),
-        required_together=[("username", "password")],
         supports_check_mode=True,
+        **auth_module_rules("harbor")
     )
     p = module.params
     what = "Harbor robot %s in project %s at %s" % (p["name"], p["project"], safe_url(p["url"]))
-    client = client_or_fail(module, what)
+    client = client_or_fail(module, what, "harbor")
     dest = p["secret_dest"] if p["state"] == "present" else None
     done = None
     try:
@@ -143,6 +146,13 @@ def main():
         stored = read_secret(dest, "secret_dest") if dest is not None else None
     except (InputError, HarborError) as exc:
         module.fail_json(msg="%s: %s. Nothing was changed." % (what, exc))
+
+    def read_back():
+        after = robot_state(find_robot(client, project["project_id"], p["project"], p["name"]))
+        if after is not None and dest is not None:
+            after["secret_stored"] = bool(read_secret(dest, "secret_dest"))
+        return after
+
     try:
         project = find_project(client, p["project"])
         if project is None:
@@ -151,14 +161,15 @@ def main():
             module.fail_json(msg="Harbor project %s does not exist at %s: create it first (harbor_project)"
                              % (p["project"], safe_url(p["url"])))
         robot = find_robot(client, project["project_id"], p["project"], p["name"])
-        before = robot_state(robot)
-        plan = plan_robot(before, wanted, p["state"], secret_missing=dest is not None and not stored)
+        pred = predict_robot(robot, wanted, p["state"], p["project"], dest, stored)
+        plan = pred["plan"]
         if plan and not module.check_mode:
             # The file the secret goes to is opened before Harbor makes the secret, and renamed into place after.
             with StagedSecret(dest, "secret_dest") if dest and plan_gives_secret(plan) else nullcontext() as staged:
                 done = apply_robot(client, robot, wanted, plan)
                 if done is not None and staged is not None:
                     staged.commit(done["secret"])
+        result = predicted_result(module, "robot", pred, read_back)
     except InputError as exc:
         module.fail_json(msg="%s: %s. Nothing was changed." % (what, exc))
     except SecretWriteError as exc:
@@ -167,17 +178,6 @@ def main():
     except (ApiError, HarborError) as exc:
         module.fail_json(msg="%s: %s" % (what, exc),
                          status=getattr(exc, "status", None), body=getattr(exc, "body", None))
-    if p["state"] == "absent":
-        after = None
-    else:
-        after = {"name": (done or {}).get("name") or (before or {}).get("name") or "robot$%s+%s" % (p["project"], p["name"]),
-                 "description": p["description"] if p["description"] is not None else (before or {}).get("description", ""),
-                 "permissions": access_set(wanted["permissions"]), "disabled": False}
-        if dest is not None:
-            after["secret_stored"] = True
-    if before is not None and dest is not None:
-        before = dict(before, secret_stored=bool(stored))
-    result = plan_result("robot", plan, before, after, module._diff)
     if done is not None and dest is None:
         result["secret"] = done["secret"]
     module.exit_json(**result)

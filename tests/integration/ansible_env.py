@@ -139,5 +139,5 @@ def mig_single():
 
 def serving_namespace():
     """The lab's security and serving layers with vLLM in another namespace."""
-    return shared_render("serving-namespace", "inventories/lab", "-e", "vllm_namespace=llm-serving",
+    return shared_render("serving-namespace", "inventories/lab", "-e", "k8s_serving_namespace=llm-serving",
                          roles=("security_baseline", "vllm"))

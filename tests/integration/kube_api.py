@@ -348,7 +348,7 @@ class ControlPlane:
     dict). Slots keep concurrently used control planes apart (one per test module)."""
 
     def __init__(self, slot, apiservers=1, etcd_members=1, encryption_config=None, extra_args=()):
-        assert 0 <= slot < 9, "slot 0-8 keeps the ports in 36000-36999"
+        assert 0 <= slot <= 9, "slot 0-9 keeps the ports in 36000-36999"
         self.binary = require_binary("kube-apiserver")
         require_tools("etcd", "etcdctl")
         self.slot = slot
@@ -451,14 +451,156 @@ class ControlPlane:
 LAB_RENDER_ROLES = ("security_baseline", "argocd", "network")
 
 
-def running_plane(slot, prefix):
+def running_plane(slot, prefix, audit=False):
     """A started one-API-server ControlPlane on `slot` with a scratch directory (plane.work); stopped and removed
-    when the generator closes (the body of a module-scoped pytest fixture)."""
-    plane = ControlPlane(slot=slot).start()
-    plane.work = tempfile.mkdtemp(prefix=prefix)
+    when the generator closes (the body of a module-scoped pytest fixture). With `audit` the API server writes an
+    audit log of every write request (AUDIT_POLICY) to plane.audit_log (read it with audit_writes)."""
+    work = tempfile.mkdtemp(prefix=prefix)
+    extra = ()
+    if audit:
+        policy = os.path.join(work, "audit-policy.yaml")
+        with open(policy, "w") as f:
+            yaml.safe_dump(AUDIT_POLICY, f)
+        log = os.path.join(work, "audit.log")
+        extra = ("--audit-policy-file=%s" % policy, "--audit-log-path=%s" % log, "--audit-log-format=json",
+                 "--audit-log-mode=blocking", "--audit-log-maxbackup=0", "--audit-log-maxsize=0")
+    try:
+        plane = ControlPlane(slot=slot, extra_args=extra).start()
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    plane.work = work
+    plane.audit_log = os.path.join(work, "audit.log") if audit else None
     yield plane
     plane.stop()
     shutil.rmtree(plane.work, ignore_errors=True)
+
+
+# --- who wrote what: the API server's audit log, attributed to the Ansible task that was running -----------------
+
+# Every write request at Metadata level (verb, user, objectRef, response code, requestURI with dryRun): no bodies,
+# so no Secret's data lands in the log. Reads are not logged.
+AUDIT_POLICY = {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
+                "rules": [{"level": "Metadata", "verbs": ["create", "update", "patch", "delete", "deletecollection"]},
+                          {"level": "None"}]}
+
+
+def _utc(stamp):
+    """Seconds since the epoch of an RFC 3339 timestamp (2026-12-01T10:30:00.123456Z)."""
+    stamp = stamp.rstrip("Z")
+    fmt = "%Y-%m-%dT%H:%M:%S.%f" if "." in stamp else "%Y-%m-%dT%H:%M:%S"
+    return datetime.datetime.strptime(stamp, fmt).replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def audit_writes(path, since=0.0, until=None):
+    """The write requests the API server completed between `since` and `until` (epoch seconds), oldest first:
+    dicts with time, verb, code, dry_run, user, ref (the objectRef: apiGroup, apiVersion, resource, namespace, name,
+    subresource) and uri."""
+    out = []
+    try:
+        with open(path) as f:
+            lines = f.readlines()
+    except OSError:
+        return out
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("stage") != "ResponseComplete":
+            continue
+        when = _utc(event["requestReceivedTimestamp"])
+        if when < since or (until is not None and when > until):
+            continue
+        uri = event.get("requestURI", "")
+        out.append({"time": when, "verb": event.get("verb"), "code": (event.get("responseStatus") or {}).get("code"),
+                    "dry_run": "dryRun=All" in uri, "user": (event.get("user") or {}).get("username"),
+                    "ref": event.get("objectRef") or {}, "uri": uri})
+    return sorted(out, key=lambda e: e["time"])
+
+
+def ref_namespace(ref):
+    """The namespace of an audit objectRef's object ('' when cluster-scoped: the API server files a request on a
+    Namespace under the Namespace's own name)."""
+    if ref.get("resource") == "namespaces" and not ref.get("apiGroup"):
+        return ""
+    return ref.get("namespace") or ""
+
+
+def ref_path(ref):
+    """The REST path of an audit objectRef (the object itself, or its subresource)."""
+    group, version = ref.get("apiGroup", ""), ref.get("apiVersion", "v1")
+    base = "/api/%s" % version if not group else "/apis/%s/%s" % (group, version)
+    ns = "/namespaces/%s" % ref_namespace(ref) if ref_namespace(ref) else ""
+    path = "%s%s/%s/%s" % (base, ns, ref["resource"], ref.get("name", ""))
+    return path + ("/" + ref["subresource"] if ref.get("subresource") else "")
+
+
+def describe_ref(ref):
+    group = ref.get("apiGroup") or "core"
+    name = "%s/%s" % (ref_namespace(ref), ref.get("name")) if ref_namespace(ref) else ref.get("name")
+    return "%s/%s %s %s%s" % (group, ref.get("apiVersion"), ref["resource"], name,
+                              " (" + ref["subresource"] + ")" if ref.get("subresource") else "")
+
+
+# A notification callback that records when each task (and handler) starts, with its role: ansible-playbook runs the
+# cluster layers' tasks one after another on one host, so each audited request belongs to the last task started
+# before it (task_of). Enabled with the environment from timeline_env().
+TIMELINE_CALLBACK = '''
+import json
+import os
+import time
+
+from ansible.plugins.callback import CallbackBase
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "notification"
+    CALLBACK_NAME = "aiinfra_task_timeline"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def _log(self, kind, task=None):
+        role = task._role.get_name() if task is not None and task._role else ""
+        with open(os.environ["AIINFRA_TASK_TIMELINE"], "a") as f:
+            f.write(json.dumps({"time": time.time(), "kind": kind, "role": role.rsplit(".", 1)[-1],
+                                "task": task.get_name() if task is not None else "",
+                                "action": task.action if task is not None else ""}) + "\\n")
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._log("task", task)
+
+    def v2_playbook_on_handler_task_start(self, task):
+        self._log("handler", task)
+
+    def v2_playbook_on_stats(self, stats):
+        self._log("end")
+'''
+
+
+def timeline_env(directory, timeline):
+    """Environment additions for ansible-playbook that make it append its task timeline to `timeline` (JSON lines)."""
+    plugins = os.path.join(directory, "callback_plugins")
+    os.makedirs(plugins, exist_ok=True)
+    with open(os.path.join(plugins, "aiinfra_task_timeline.py"), "w") as f:
+        f.write(TIMELINE_CALLBACK)
+    return {"ANSIBLE_CALLBACK_PLUGINS": plugins, "ANSIBLE_CALLBACKS_ENABLED": "aiinfra_task_timeline",
+            "AIINFRA_TASK_TIMELINE": timeline}
+
+
+def read_timeline(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def task_of(event, timeline):
+    """The timeline entry (task) that was running when the audited request `event` arrived; None before the first."""
+    current = None
+    for entry in timeline:
+        if entry["time"] > event["time"]:
+            break
+        current = entry
+    return current
 
 
 def lab_render():

@@ -33,8 +33,8 @@ def cluster():
 
 def inventory(tmp_path, cluster):
     inv = {"k8s_cluster": {"children": {"k8s_control_plane": {"hosts": {"cp1": {
-        "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-        "k8s_distribution": "kubeadm", "etcd_endpoints": cluster.endpoints, "etcd_client": {},
+        "ansible_connection": "local", "ansible_host": "127.0.0.1", "ansible_python_interpreter": sys.executable,
+        "k8s_distribution": "kubeadm", "etcd_backup_endpoints": cluster.endpoints, "etcd_backup_client": {},
         "etcd_backup_node_dir": str(tmp_path / "node"), "etcd_backup_controller_dir": str(tmp_path / "controller"),
         "etcd_backup_retention": 2}}}}}}
     path = tmp_path / "hosts.yml"

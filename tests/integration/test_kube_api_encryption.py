@@ -160,13 +160,13 @@ def test_api_servers_restart_one_by_one_with_the_roles_encryption_configuration(
 
 def run_secrets_task(cluster, check=False):
     """The kubeadm role's `secrets` entry point, unmodified, through ansible-playbook on localhost: API calls through
-    the VIP (kubeadm_kubeconfig), etcd read with the harness's client certificate (kubeadm_etcd_*, which default to
+    the VIP (k8s_kubeconfig), etcd read with the harness's client certificate (kubeadm_etcd_*, which default to
     kubeadm's stacked etcd on the first control-plane node); the finished process."""
     playbook = [{"name": "Rewrite Secrets with the kubeadm role against the live API-server tier", "hosts": "localhost",
                  "connection": "local", "gather_facts": False, "tasks": [{
                      "name": "Rewrite and prove", "ansible.builtin.include_role": {
                          "name": "aiinfra.cluster.kubeadm", "tasks_from": "secrets"}}]}]
-    extra = {"kubeadm_kubeconfig": cluster.vip_kubeconfig, "kubeadm_encryption_provider": cluster.provider,
+    extra = {"k8s_kubeconfig": cluster.vip_kubeconfig, "k8s_credentials_dir": cluster.work, "kubeadm_encryption_provider": cluster.provider,
              "kubeadm_encryption_key_name": cluster.key_name, "kubeadm_etcd_endpoints": cluster.etcd.endpoints,
              "kubeadm_etcd_cacert": cluster.etcd.tls["ca"], "kubeadm_etcd_cert": cluster.etcd.client[0],
              "kubeadm_etcd_key": cluster.etcd.client[1], "ansible_python_interpreter": sys.executable}

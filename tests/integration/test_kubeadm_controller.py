@@ -1,6 +1,7 @@
 """kubeadm on the controller side: credentials are generated once (0600 in a 0700 directory, never logged, the same
 on every run), the encryption key rotates declaratively (a new write key first, old keys kept, a repeat changes
-nothing), and every node's kubeadm configuration renders and validates against the config schemas."""
+nothing), and every node's kubeadm configuration renders and validates against the config schemas: the init token
+short-lived, the certificate key of an upload-certs run in its own --config file with no token (issue 16)."""
 
 import base64
 import os
@@ -22,7 +23,7 @@ PLAY = """
         name: aiinfra.cluster.kubeadm
         tasks_from: credentials
       vars:
-        kubeadm_credentials_dir: %(dir)s/credentials
+        k8s_credentials_dir: %(dir)s/credentials
         kubeadm_encryption_key_name: "{{ key_name | default('key-1') }}"
     - ansible.builtin.copy:
         dest: %(dir)s/seen
@@ -97,8 +98,17 @@ def test_lab_renders_as_a_kubeadm_cluster(tmp_path, version, api):
     assert g1["JoinConfiguration"]["nodeRegistration"]["taints"] == [
         {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
     assert all(d["KubeletConfiguration"]["cgroupDriver"] == "systemd" for d in (m1, m2, g1))
+    # issue 16: the init token lives 15 minutes (each join gets its own fresh token); the certificate key reaches
+    # `kubeadm init phase upload-certs` in a --config file of its own, with the cluster's configuration and no token
+    assert [t["ttl"] for t in m1["InitConfiguration"]["bootstrapTokens"]] == ["15m0s"]
+    upload = docs(nodes / "m1" / "kubeadm-upload-certs.yaml")
+    assert set(upload) == {"InitConfiguration", "ClusterConfiguration"}
+    assert upload["InitConfiguration"]["certificateKey"] == m1["InitConfiguration"]["certificateKey"]
+    assert "bootstrapTokens" not in upload["InitConfiguration"]
+    assert upload["ClusterConfiguration"] == m1["ClusterConfiguration"]
+    assert not (nodes / "m2" / "kubeadm-upload-certs.yaml").exists()
     enc = yaml.safe_load((nodes / "_control_plane" / "encryption-config.yaml").read_text())
     assert list(enc["resources"][0]["providers"][0]) == ["aescbc"]
     out = validate_manifests(tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "6 node files (12 configuration documents)" in out.stdout
+    assert "7 node files (14 configuration documents)" in out.stdout

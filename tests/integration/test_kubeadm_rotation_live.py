@@ -1,4 +1,4 @@
-"""Issue 13 item 4, live: the kubeadm role's key rotation plan (rotation_plan in plugins/module_utils/kubeadm.py,
+"""Issue 13 item 4, live: the kubeadm role's key rotation plan (rotation_plan in plugins/plugin_utils/kubeadm.py,
 through the kubeadm_encryption_rotation filter the role calls) driven against three real kube-apiservers v1.20.2
 on one real etcd (tests/integration/kube_api.py; the binary comes from scripts/build_kubernetes.sh).
 
@@ -24,7 +24,7 @@ from moduleproc import collection_path
 
 sys.path.insert(0, collection_path())
 from ansible_collections.aiinfra.cluster.plugins.filter.kubeadm import FilterModule  # noqa: E402
-from ansible_collections.aiinfra.cluster.plugins.module_utils import kubeadm  # noqa: E402
+from ansible_collections.aiinfra.cluster.plugins.plugin_utils import kubeadm  # noqa: E402
 
 ROTATION = FilterModule().filters()["kubeadm_encryption_rotation"]  # what tasks/encryption_state.yml calls
 

@@ -59,8 +59,8 @@ def on(node, script, check=True):
     return sh(["podman", "exec", node["container"], "/bin/sh", "-ec", script], check=check)
 
 
-def role_defaults():
-    with open(os.path.join(ROOT, "roles", "mirrors", "defaults", "main.yml")) as f:
+def role_defaults(role="mirrors"):
+    with open(os.path.join(ROOT, "roles", role, "defaults", "main.yml")) as f:
         return yaml.safe_load(f)
 
 
@@ -235,7 +235,7 @@ def test_pip_installs_through_devpi_from_upstream_then_from_cache(bed, tmp_path)
     pip_conf = on(node2, "cat /etc/pip.conf").stdout
     assert "index-url = http://%s:%d/root/pypi/+simple/" % (node1["ip"], port) in pip_conf
     assert yaml.safe_load(on(node2, "cat /etc/conda/.condarc").stdout)["channels"] == [
-        "http://%s:%d/conda-forge" % (node1["ip"], role_defaults()["mirrors_conda_node_port"])]
+        "http://%s:%d/conda-forge" % (node1["ip"], role_defaults("k8s")["k8s_conda_mirror_node_port"])]
 
     # node2 has no pip of its own: pip's wheel runs as is. Its only index is /etc/pip.conf's; node1's upstream
     # listens on node1's loopback, so whatever node2 gets came through devpi.

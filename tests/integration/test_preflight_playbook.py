@@ -93,7 +93,7 @@ def test_fixed_inventory_passes_the_controller_stage_and_only_then_contacts_the_
     """The control for the test above: the same inventory with the mistakes fixed (the misspelled variable kept as
     a warning) passes stage 1, and stage 2 then does try every host - the fake ssh sees them."""
     ssh, log = fake_ssh(tmp_path)
-    fixed = ('{"network_metallb_pools": [{"name": "lab", "addresses": ["198.18.7.200-198.18.7.220"]}], '
+    fixed = ('{"k8s_metallb_pools": [{"name": "lab", "addresses": ["198.18.7.200-198.18.7.220"]}], '
              '"gpu_mig_layout": "all-1g.6gb", "preflight_unknown_variables": "warn"}')
     out = run_site(tmp_path, UNREACHABLE, *ssh, "-e", fixed, "--tags", "preflight")
     text = out.stdout + out.stderr
@@ -175,11 +175,11 @@ all:
     k8s_version: v1.31.4+k3s1
     k8s_observability_enabled: true
     k8s_ci_enabled: true
-    gitea_http_node_port: 30300
+    k8s_gitea_http_node_port: 30300
     k8s_registry_enabled: true
     k8s_registry_node_port: 5000
     k8s_storage_enabled: true
-    longhorn_replica_count: 3
+    k8s_storage_replicas: 3
   children:
     k8s_cluster:
       children:
@@ -191,8 +191,8 @@ all:
     assert out.returncode == 2, out.stdout + out.stderr
     text = out.stdout + out.stderr
     assert_shown_once(text, ["k8s_registry_node_port is 5000; Harbor's NodePort must be a port in 30000-32767",
-                             "NodePort 30300 is given to gitea_http_node_port and observability_grafana_node_port",
-                             "longhorn_replica_count is 3 but group k8s_cluster has 1 storage node(s) (m1)"])
+                             "NodePort 30300 is given to k8s_gitea_http_node_port and k8s_grafana_node_port",
+                             "k8s_storage_replicas is 3 but group k8s_cluster has 1 storage node(s) (m1)"])
     assert "k8s_registry_node_port is 5000; a NodePort must be in" not in text  # said once, by the registry rule
     assert "harbor" not in text.split("Validate what the inventory alone says")[0]  # nothing ran before the preflight
     assert "Install or upgrade Harbor" not in text

@@ -290,12 +290,12 @@ def test_cilium_reaches_the_api_server_on_the_vip_and_haproxy_port(variant, host
     assert env(agent["containers"][0])["KUBERNETES_SERVICE_HOST"] == host
 
 
-def test_cilium_hubble_with_relay_and_ui_on_its_nodeport():
+def test_cilium_hubble_with_relay_and_ui_cluster_internal():
     render = lab()
     assert cilium_config(render)["enable-hubble"] == "true"
     render.one("cilium", "Deployment", "hubble-relay")
     ui = render.one("cilium", "Service", "hubble-ui")["spec"]
-    assert ui["type"] == "NodePort" and ui["ports"][0]["nodePort"] == 31235
+    assert ui["type"] == "ClusterIP" and "nodePort" not in ui["ports"][0]  # no login: not on the nodes (#16)
     assert not kubeadm_ipsec().objects("cilium", "Service", "hubble-ui")  # the kubeadm inventory turns the UI off
 
 
@@ -363,9 +363,10 @@ def test_argocd_server_on_its_nodeport():
     assert ports["http"]["nodePort"] == 30480
 
 
-def test_argocd_server_runs_insecure_behind_the_nodeport():
+def test_argocd_server_serves_https_itself():
+    """ArgoCD's login is not sent in cleartext (issue #16): the server terminates TLS itself."""
     params = lab().one("argocd", "ConfigMap", "argocd-cmd-params-cm")
-    assert data(params, "server.insecure") == "true"
+    assert data(params, "server.insecure") == "false"
 
 
 # --- Jenkins -------------------------------------------------------------------------------------------------------
@@ -499,7 +500,7 @@ def test_control_plane_metrics_are_scraped_on_the_node_addresses(variant, addres
 
 def test_network_metrics_are_scraped_by_our_servicemonitors():
     render = lab()
-    monitors = yaml_docs(render.out / "observability" / "platform-servicemonitors.yaml")
+    monitors = yaml_docs(render.out / "observability" / "platform-scrapes.yaml")
     assert [m["metadata"]["name"] for m in monitors] == ["ingress-nginx-controller", "cert-manager"]
     releases, _problems = render.charts()
     services = [o for r in releases.values() for _t, o in r.objects if o["kind"] == "Service"]

@@ -24,7 +24,8 @@ def test_lab_k3s_wireguard(tmp_path):
     # the VIP and the port haproxy serves on it (control_plane_vip), not the API servers' own 6443
     assert values["k8sServiceHost"] == "192.168.56.10" and values["k8sServicePort"] == 8443
     assert values["routingMode"] == "tunnel" and values["tunnelProtocol"] == "vxlan"
-    assert values["hubble"]["ui"]["service"] == {"type": "NodePort", "nodePort": 31235}
+    # no login of its own: not on the nodes unless k8s_hubble_ui_node_port says so (#16)
+    assert values["hubble"]["ui"]["service"] == {"type": "ClusterIP"}
     chart = yaml.safe_load((tmp_path / "cilium/helmchart.yaml").read_text())
     assert chart["spec"]["version"] == "1.16.6" and chart["spec"]["bootstrap"] is True
     assert yaml.safe_load(chart["spec"]["valuesContent"]) == values  # one source of values
@@ -52,7 +53,8 @@ def test_kubeadm_ipsec():
     assert values["k8sServiceHost"] == "198.18.4.10" and values["k8sServicePort"] == 8443
     assert not (tmp_path / "cilium/helmchart.yaml").exists()  # kubeadm installs with helm
     secret = yaml.safe_load((tmp_path / "cilium/ipsec-secret.yaml").read_text())
-    assert secret["stringData"]["keys"] == "3+ rfc4106(gcm(aes)) rendered-placeholder 128"
+    # the render never creates the key: controller_secret's check-mode stand-in, 40 hex digits
+    assert secret["stringData"]["keys"] == "3+ rfc4106(gcm(aes)) %s 128" % ("0" * 40)
     result = kubeadm_ipsec().validation()
     assert result.returncode == 0, result.stdout
     assert "against Kubernetes 1.30: 0 invalid" in result.stdout
@@ -84,3 +86,11 @@ def test_single_control_plane_without_vip_uses_the_node(tmp_path):
     values = yaml.safe_load((tmp_path / "out/cilium/values/cilium.yaml").read_text())
     assert values["k8sServiceHost"] == "198.18.7.11" and values["k8sServicePort"] == 6443
     assert values["operator"]["replicas"] == 1
+
+
+def test_hubble_ui_on_a_node_port_only_when_asked(tmp_path):
+    proc = ansible_playbook("-i", "inventories/lab", "playbooks/render.yml", "-e", "render_dir=%s" % tmp_path,
+                            "-e", "k8s_hubble_ui_node_port=31235", *only_roles("cilium"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    values = yaml.safe_load((tmp_path / "cilium/values/cilium.yaml").read_text())
+    assert values["hubble"]["ui"]["service"] == {"type": "NodePort", "nodePort": 31235}

@@ -51,7 +51,8 @@ def test_mixed_mig_time_slicing_and_vllm_on_a_mig_slice():
     assert pod["spec"]["containers"][0]["command"] == ["nvidia-smi", "-L"]
 
     docs = {d["kind"]: d for d in yaml_docs(tmp_path / "vllm/manifests.yaml")}
-    assert set(docs) == {"Namespace", "PersistentVolumeClaim", "Deployment", "Service", "HorizontalPodAutoscaler"}
+    assert set(docs) == {"PersistentVolumeClaim", "Deployment", "Service", "HorizontalPodAutoscaler"}
+    assert [d["kind"] for d in yaml_docs(tmp_path / "vllm/namespace.yaml")] == ["Namespace"]
     container = docs["Deployment"]["spec"]["template"]["spec"]["containers"][0]
     assert "--quantization=awq" in container["args"] and "--max-model-len=8192" in container["args"]
     assert "--gpu-memory-utilization=0.9" in container["args"]
@@ -63,17 +64,19 @@ def test_mixed_mig_time_slicing_and_vllm_on_a_mig_slice():
     assert docs["PersistentVolumeClaim"]["spec"]["storageClassName"] == "longhorn"
     assert docs["Service"]["spec"]["ports"][0]["nodePort"] == 30800
     assert docs["HorizontalPodAutoscaler"]["spec"]["metrics"][0]["pods"]["metric"]["name"] == "vllm:num_requests_waiting"
+    # The token Secret as applied (the render file is 0600, like the controller's credential files).
     secret = yaml_docs(tmp_path / "vllm/hf-token-secret.yaml")[0]
-    assert secret["stringData"]["token"] == "rendered-placeholder"
+    assert secret["stringData"]["token"] == "hf_test_token_not_real"
+    assert oct(os.stat(tmp_path / "vllm/hf-token-secret.yaml").st_mode & 0o777) == "0o600"
     result = gpu_mixed().validation()
     assert result.returncode == 0, result.stdout
     assert "against Kubernetes 1.32: 0 invalid" in result.stdout
 
 
 @pytest.mark.parametrize("extra,message,layer", [
-    (["-e", "vllm_gpu_resource=nvidia.com/gpus"], "vllm_gpu_resource must be nvidia.com/gpu or nvidia.com/mig-<profile>",
-     "vllm"),
-    (["-e", "vllm_gpu_memory_utilization=1.5"], "0 < vllm_gpu_memory_utilization <= 1 (is 1.5)", "vllm"),
+    (["-e", "k8s_serving_gpu_resource=nvidia.com/gpus"],
+     "k8s_serving_gpu_resource must be nvidia.com/gpu or nvidia.com/mig-<profile>", "vllm"),
+    (["-e", "k8s_serving_gpu_memory_utilization=1.5"], "0 < k8s_serving_gpu_memory_utilization <= 1 (is 1.5)", "vllm"),
     (["-e", "gpu_mig_strategy=auto"], "value of gpu_operator_mig_strategy must be one of: none, single, mixed, got: auto",
      "gpu_operator"),
 ])
@@ -98,15 +101,18 @@ def test_nodes_with_different_mig_strategies_are_refused(tmp_path):
 
 @pytest.mark.parametrize("tag,roles", [("gpu", ["gpu_operator"]), ("serving", ["vllm"]), ("cni", ["cilium"]),
                                        ("storage", ["longhorn"]), ("registry", ["harbor"]), ("gitops", ["argocd"]),
-                                       ("ci", ["gitea", "jenkins", "ci_pipeline"])])
+                                       ("ci", ["gitea", "jenkins", "ci_pipeline"]), ("kserve", ["kserve"]),
+                                       ("ollama", ["ollama"]), ("network_operator", ["network_operator"]),
+                                       ("rook", ["rook"]), ("juicefs", ["juicefs"])])
 def test_one_tag_runs_one_layer(tag, roles):
     proc = ansible_playbook("-i", "inventories/lab", "site.yml", "--tags", tag, "--list-tasks")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     tasks = [line.strip() for line in proc.stdout.splitlines() if line.startswith("      ")]
     real = [t for t in tasks if "Validating arguments against arg spec" not in t]
     found = set(t.split(" : ")[0] for t in real)
-    # the inventory is always validated first and the report (controller only) always written last; otherwise only
-    # this layer's tasks run
-    assert found == {"aiinfra.cluster.preflight", "aiinfra.cluster.report"} | {"aiinfra.cluster.%s" % r for r in roles}, found
+    # the inventory is always validated first (and the hosts sorted into the layers by the facts layer) and the report
+    # (controller only) always written last; otherwise only this layer's tasks run
+    assert found == {"aiinfra.cluster.preflight", "aiinfra.cluster.k8s", "aiinfra.cluster.report"} | {
+        "aiinfra.cluster.%s" % r for r in roles}, found
     for role in roles:
         assert len([t for t in real if t.startswith("aiinfra.cluster.%s" % role)]) >= 3, role

@@ -3,6 +3,7 @@ alert rule group passes `promtool check rules` and behaves under `promtool test 
 configuration passes `amtool check-config` (Debian's prometheus and prometheus-alertmanager packages), for the lab's
 receivers and for every receiver type; bad receivers and bad tenants stop the play with a clear message."""
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -11,7 +12,14 @@ import sys
 import pytest
 import yaml
 
-from ansible_env import ansible_playbook, lab, needs_collection, only_roles, render_charts, validate_manifests, yaml_docs
+from ansible_env import (ROOT, ansible_playbook, lab, needs_collection, only_roles, render_charts, validate_manifests,
+                         yaml_docs)
+
+# The RBAC evaluator of the unit tests (rules as data: every forbidden verb/resource pair), loaded from its file.
+_spec = importlib.util.spec_from_file_location(
+    "security_baseline_rbac", os.path.join(ROOT, "tests", "unit", "roles", "security_baseline_rbac.py"))
+rbac = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(rbac)
 
 pytestmark = [
     needs_collection,
@@ -33,7 +41,7 @@ def render():
 
 
 def test_rule_groups_pass_promtool(render, tmp_path):
-    rules = yaml_docs(render / "observability" / "prometheus-rules.yaml")
+    rules = yaml_docs(render / "observability" / "alert-rules.yaml")
     want = ["aiinfra-node", "aiinfra-etcd", "aiinfra-longhorn", "aiinfra-cilium", "aiinfra-gpu"]
     assert [r["metadata"]["name"] for r in rules] == want
     files = []
@@ -100,7 +108,7 @@ tests:
 
 def test_alerts_fire_when_they_should(render, tmp_path):
     names = []
-    for r in yaml_docs(render / "observability" / "prometheus-rules.yaml"):
+    for r in yaml_docs(render / "observability" / "alert-rules.yaml"):
         f = tmp_path / ("%s.rules.yml" % r["metadata"]["name"])
         f.write_text(yaml.safe_dump(r["spec"]))
         names.append(f.name)
@@ -195,6 +203,29 @@ def test_tenants_render(render):
     assert "team-a" not in exception["spec"]["match"]["any"][0]["resources"]["namespaces"]
 
 
+def test_no_rendered_tenant_role_can_escalate_or_lift_its_guardrails(render):
+    """#16: every Role the render puts in a tenant namespace, and every ClusterRole bound there, evaluated as data."""
+    tenants = {o["metadata"]["name"] for o in yaml_docs(render / "security_baseline" / "tenants.yaml")
+               if o["kind"] == "Namespace"}
+    assert tenants == {"team-a", "team-b"}
+    roles, problems = [], []
+    for path in sorted(render.rglob("*.yaml")):
+        if "helm" in path.relative_to(render).parts:
+            continue  # the charts' own objects (controllers), not the tenants'
+        for obj in yaml_docs(path):
+            if not isinstance(obj, dict):
+                continue
+            if obj.get("kind") == "Role" and obj["metadata"].get("namespace") in tenants:
+                roles.append(obj)
+            if obj.get("kind") == "RoleBinding" and obj["metadata"].get("namespace") in tenants:
+                assert obj["roleRef"]["kind"] == "Role", "%s binds a ClusterRole into a tenant" % path
+    assert sorted((r["metadata"]["namespace"], r["metadata"]["name"]) for r in roles) == [
+        ("team-a", "developer"), ("team-a", "tenant-admin"), ("team-b", "developer"), ("team-b", "tenant-admin")]
+    for role in roles:
+        problems += rbac.forbidden_grants(role)
+    assert problems == []
+
+
 def test_enforce_and_bad_tenants(tmp_path):
     out = tmp_path / "enforce"
     playbook("playbooks/render.yml", "-i", "inventories/lab", "-e", "render_dir=%s" % out,
@@ -203,7 +234,7 @@ def test_enforce_and_bad_tenants(tmp_path):
     assert {r["validate"]["failureAction"] for p in policies if p["kind"] == "ClusterPolicy"
             for r in p["spec"]["rules"] if "validate" in r} == {"Enforce"}
     bad = tmp_path / "bad.yml"
-    bad.write_text(yaml.safe_dump({"security_baseline_tenants": [{"name": "Team_A"}, {"name": "t2", "quota": {"memory": "8GB"}}]}))
+    bad.write_text(yaml.safe_dump({"k8s_tenants": [{"name": "Team_A"}, {"name": "t2", "quota": {"memory": "8GB"}}]}))
     proc = playbook("playbooks/render.yml", "-i", "inventories/lab", "-e", "render_dir=%s" % (tmp_path / "bad"),
                     "-e", "@%s" % bad, *only_roles("security_baseline"), ok=False)
     assert proc.returncode == 2
@@ -225,7 +256,7 @@ def test_bad_pools_and_nfs(tmp_path):
     extra = tmp_path / "extra.yml"
     extra.write_text(yaml.safe_dump({
         "network_nfs_enabled": True, "network_nfs_server": "192.168.56.5", "network_nfs_share": "/export/k8s",
-        "network_metallb_pools": [{"name": "lab", "addresses": ["192.168.56.200-192.168.56.220"]},
+        "k8s_metallb_pools": [{"name": "lab", "addresses": ["192.168.56.200-192.168.56.220"]},
                                   {"name": "more", "addresses": ["192.168.56.224/27"]}]}))
     out = tmp_path / "ok"
     playbook("playbooks/render.yml", "-i", "inventories/lab", "-e", "render_dir=%s" % out, "-e", "@%s" % extra,
@@ -240,7 +271,7 @@ def test_bad_pools_and_nfs(tmp_path):
     assert [o["metadata"]["name"] for _t, o in nfs.objects if o["kind"] == "CSIDriver"] == [sc["provisioner"]]
     check = validate_manifests(out)
     assert check.returncode == 0, check.stdout
-    extra.write_text(yaml.safe_dump({"network_metallb_pools": [
+    extra.write_text(yaml.safe_dump({"k8s_metallb_pools": [
         {"name": "lab", "addresses": ["192.168.56.200-192.168.56.220"]},
         {"name": "clash", "addresses": ["192.168.56.210-192.168.56.230"]},
         {"name": "nodes", "addresses": ["192.168.56.8/29"]}]}))

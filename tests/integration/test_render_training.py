@@ -169,7 +169,7 @@ def test_pytorchjob_is_valid_requests_gpus_and_tolerates_the_taint():
     assert (job["apiVersion"], job["kind"]) == ("kubeflow.org/v1", "PyTorchJob")
     assert validate_cr(job, "training-operator-v1.9.3.manifest", "PyTorchJob", "v1") == []
     inventory = lab_inventory()
-    tenants = {t["name"]: t for t in inventory["security_baseline_tenants"]}
+    tenants = {t["name"]: t for t in inventory["k8s_tenants"]}
     assert job["metadata"]["namespace"] == "team-a" and tenants["team-a"]["quota"]["gpu"] >= 1
     specs = pod_specs(job, "pytorchReplicaSpecs")
     assert list(specs) == ["Master"]
@@ -223,7 +223,7 @@ def test_examples_over_the_tenant_quota_are_refused(tmp_path):
 def test_mirror_configuration_reaches_pip_and_conda():
     out = render().out / "mirrors"
     clients = yaml_docs(out / "clients.yaml")
-    tenants = [t["name"] for t in lab_inventory()["security_baseline_tenants"]]
+    tenants = [t["name"] for t in lab_inventory()["k8s_tenants"]]
     maps = {d["metadata"]["namespace"]: d for d in clients if d["kind"] == "ConfigMap"}
     policies = {d["metadata"]["namespace"]: d for d in clients if d["kind"] == "NetworkPolicy"}
     assert sorted(maps) == sorted(policies) == sorted(tenants)
@@ -266,7 +266,15 @@ def test_devpi_runs_from_its_config_with_a_generated_root_and_the_upstream():
     env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["DEVPI_UPSTREAM_URL"] == "https://pypi.org/simple/" and env["DEVPI_INDEX"] == "root/pypi"
     secret = yaml_docs(out / "root-secret.yaml")[0]
-    assert secret["stringData"]["password"] == "rendered-placeholder"
+    # the render reads the controller's password file and never creates it: without one, controller_secret's stand-in
+    stored = os.path.join(ROOT, "inventories", "lab", "credentials", "devpi-root-password")
+    if os.path.exists(stored):
+        with open(stored) as f:
+            assert secret["stringData"]["password"] == f.read().strip()
+    else:
+        assert secret["stringData"]["password"] == "checkmodestandin" * 2
+        assert not os.path.exists(stored)
+    assert oct(os.stat(out / "root-secret.yaml").st_mode & 0o777) == "0o600"
     # A different upstream is a different Job (the finished one is never patched in place).
     assert re.match(r"^devpi-configure-index-[0-9a-f]{10}$", job["metadata"]["name"])
 

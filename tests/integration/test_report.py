@@ -16,12 +16,8 @@ PLAY = """
 - hosts: k8s_control_plane[0]
   gather_facts: false
   vars:
+    ansible_connection: local
     ansible_python_interpreter: "{{ ansible_playbook_python }}"
-  pre_tasks:
-    - name: The registry address, as site.yml's preflight computes it
-      ansible.builtin.include_role:
-        name: aiinfra.cluster.preflight
-        tasks_from: registry
   roles:
     - role: aiinfra.cluster.report
       report_dir: %s
@@ -48,16 +44,17 @@ def test_report(tmp_path):
     html = (tmp_path / "report" / "report.html").read_text()
     assert "| Kubernetes API | https://192.168.56.10:8443 | - | " in md
     assert re.search(r"\| Grafana \| http://192\.168\.56\.11:30300 \| 30300 \| admin / \S+/credentials/grafana-admin-password \|", md)
-    assert "| Hubble UI | http://192.168.56.11:31235 | 31235 |" in md
+    # UIs without a login are not exposed unless the inventory sets their NodePort (issue #16)
+    assert "| Hubble UI | kubectl -n kube-system port-forward svc/hubble-ui 12000:80, then http://localhost:12000 | - |" in md
     assert "| Ingress (ingress-nginx) | LoadBalancer address from MetalLB pool(s) lab |" in md
-    assert "| vLLM (OpenAI-compatible API) | http://192.168.56.11:30800/v1 | 30800 |" in md
-    assert "| Longhorn UI | http://192.168.56.11:30880 | 30880 | none (the UI has no login" in md
+    assert re.search(r"\| vLLM \(OpenAI-compatible API\) \| http://192\.168\.56\.11:30800/v1 \| 30800 \| API key \(Authorization: Bearer\) in \S+/vllm-api-key \|", md)
+    assert "| Longhorn UI | kubectl -n longhorn-system port-forward svc/longhorn-frontend 8000:80, then http://localhost:8000 | - | none (the UI has no login" in md
     assert re.search(r"\| Harbor \(registry and UI\) \| http://192\.168\.56\.11:30002 \| 30002 \| "
                      r"admin / \S+/credentials/harbor-admin-password; robots: \S+/credentials/harbor-robot-", md)
     assert re.search(r"\| Gitea \| http://192\.168\.56\.11:30310 \| 30310 \| gitea_admin / \S+/gitea-admin-password \|", md)
     assert re.search(r"\| Jenkins \| http://192\.168\.56\.11:30900 \| 30900 \| admin / \S+/jenkins-admin-password \|", md)
-    assert re.search(r"\| ArgoCD \| http://192\.168\.56\.11:30480 \| 30480 \| admin / \S+/argocd-admin-password \|", md)
-    assert "Layers not enabled in this inventory: none." in md
+    assert re.search(r"\| ArgoCD \| https://192\.168\.56\.11:30444 \| 30444 \| admin / \S+/argocd-admin-password \|", md)
+    assert "Layers not enabled in this inventory: Open WebUI (chat; Ollama behind it)." in md  # ollama is off in the lab
     assert "| w1 | wireguard | 3 | 1 | 3 peers, 4 expected |" in md
     assert "| m1 | wireguard | 4 | 0 | none |" in md
     assert "<td>Grafana</td>" in html and "<td>3 peers, 4 expected</td>" in html

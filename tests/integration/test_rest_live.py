@@ -5,7 +5,14 @@ and an unreachable server are checked, and harbor_project runs end to end throug
 harbor_robot runs as Ansible runs it (its own process, moduleproc) against the same server: the robot is created,
 writing its secret fails for real (the process may write no file bytes: RLIMIT_FSIZE 0, as on a full disk; Python
 ignores SIGXFSZ, so the write fails with EFBIG), the module fails clearly, and the next run, with the limit gone,
-regenerates the secret through Harbor's PATCH /robots/{id} and writes it; the third run changes nothing."""
+regenerates the secret through Harbor's PATCH /robots/{id} and writes it; the third run changes nothing.
+
+gitea_user and gitea_collaborator run the same way against the Gitea shapes: the user is created restricted, its
+password is checked by logging in as the user over HTTP (so a second run changes nothing) and appears nowhere in
+what the module prints, and the collaborator is added once; check mode makes no write. The two role task files that
+use them (roles/gitea/tasks/jenkins_user.yml, roles/ci_pipeline/tasks/jenkins_access.yml) run through ansible-playbook
+against the same server: --check writes nothing, the first run makes the user and its access, the second changes
+nothing, and write access to the GitOps repository through a team fails the play."""
 
 import base64
 import json
@@ -22,8 +29,9 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import ApiError, RestClient
 from ansible_collections.aiinfra.cluster.plugins.modules import harbor_project
-from ansible_collections.aiinfra.cluster.tests.unit.plugins.modules.fake_services import FakeHarbor
+from ansible_collections.aiinfra.cluster.tests.unit.plugins.modules.fake_services import FakeGitea, FakeHarbor
 from ansible_collections.aiinfra.cluster.tests.unit.plugins.modules.harness import ModuleExit
+from ansible_env import ansible_playbook, needs_collection
 from moduleproc import run_module
 
 AUTH = "Basic " + base64.b64encode(b"admin:s3cret").decode()
@@ -32,6 +40,7 @@ AUTH = "Basic " + base64.b64encode(b"admin:s3cret").decode()
 class Handler(BaseHTTPRequestHandler):
     api = None
     seen = []
+    open_paths = ()  # paths the service checks the credentials of itself (Gitea's GET /api/v1/user)
 
     def log_message(self, *args):
         pass
@@ -44,7 +53,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(500, "text/plain", b"upstream database is down")
         if self.path == "/html":
             return self.reply(200, "text/html", b"<html>login page</html>")
-        if self.headers.get("Authorization") != AUTH:
+        Handler.api.auth = self.headers.get("Authorization") or ""
+        if Handler.api.auth != AUTH and urlparse(self.path).path not in Handler.open_paths:
             return self.reply(401, "application/json",
                               json.dumps({"errors": [{"code": "UNAUTHORIZED", "message": "unauthorized"}]}).encode())
         u = urlparse(self.path)
@@ -62,15 +72,20 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = handle_any
 
 
-@pytest.fixture
-def server():
-    Handler.api, Handler.seen = FakeHarbor(), []
+def serve(api, open_paths=()):
+    """``api`` over HTTP on a free port: yields its base URL, then stops."""
+    Handler.api, Handler.seen, Handler.open_paths = api, [], open_paths
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield "http://127.0.0.1:%d" % httpd.server_address[1]
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    yield from serve(FakeHarbor())
 
 
 def test_client_over_http(server):
@@ -168,3 +183,108 @@ def test_harbor_robot_secret_write_failure_recovered_as_ansible_runs_it(server, 
     rc, out = run_module("harbor_robot", args)
     assert rc == 0 and out["changed"] is False and out["plan"] == []
     assert len([m for m, _p, _h, _b in Handler.seen if m != "GET"]) == 2
+
+
+@pytest.fixture
+def gitea_server():
+    yield from serve(FakeGitea(login="admin"), open_paths=("/api/v1/user",))
+
+
+def test_gitea_user_and_collaborator_as_ansible_runs_them(gitea_server):
+    admin = {"url": gitea_server, "username": "admin", "password": "s3cret"}
+    user = dict(admin, login="jenkins", email="jenkins@ci.example", user_password="Jenkins-Pw-42",
+                update_password="always", admin=False, restricted=True, visibility="private")
+    rc, out = run_module("gitea_user", dict(user, _ansible_check_mode=True, _ansible_diff=True))
+    assert rc == 0 and out["changed"] is True and Handler.api.users == {}
+    predicted = out["diff"]["after"]
+    rc, out = run_module("gitea_user", dict(user, _ansible_diff=True))
+    assert rc == 0 and out["changed"] is True and out["user"] == predicted, out
+    assert Handler.api.users["jenkins"]["restricted"] is True and Handler.api.users["jenkins"]["is_admin"] is False
+    rc, again = run_module("gitea_user", user)
+    assert rc == 0 and again["changed"] is False, again  # the password logs in over HTTP: nothing to set
+    assert "Jenkins-Pw-42" not in json.dumps(out) + json.dumps(again)
+    logins = [h.get("Authorization") for m, p, h, _b in Handler.seen if p == "/api/v1/user"]
+    assert logins == ["Basic " + base64.b64encode(b"jenkins:Jenkins-Pw-42").decode()]
+
+    Handler.api.add_repo("admin", "demo-deploy", private=True)
+    collab = dict(admin, owner="admin", repo="demo-deploy", user="jenkins", permission="write")
+    rc, out = run_module("gitea_collaborator", dict(collab, _ansible_check_mode=True))
+    assert rc == 0 and out["changed"] is True and Handler.api.collaborators.get(("admin", "demo-deploy"), {}) == {}
+    rc, out = run_module("gitea_collaborator", collab)
+    assert rc == 0 and out["collaborator"] == {"user": "jenkins", "permission": "write"} and out["access"] == "write"
+    rc, out = run_module("gitea_collaborator", collab)
+    assert rc == 0 and out["changed"] is False
+    writes = [(m, p) for m, p, _h, _b in Handler.seen if m != "GET"]
+    assert writes == [("POST", "/api/v1/admin/users"),
+                      ("PUT", "/api/v1/repos/admin/demo-deploy/collaborators/jenkins")]
+
+
+PLAY = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: "{{{{ ansible_playbook_python }}}}"
+    k8s_gitea_url: "{url}"
+    k8s_gitea_admin_username: admin
+    k8s_gitea_jenkins_username: jenkins
+    k8s_gitops_repo: gitops
+    gitea_jenkins_email: jenkins@ci.example
+    gitea_jenkins_password: {{secret: Jenkins-Pw-42}}
+    ci_pipeline_repos:
+      app: {{name: demo-app, jenkins: read}}
+      deploy: {{name: demo-deploy, jenkins: write}}
+      gitops: {{name: gitops, jenkins: none}}
+  module_defaults:
+    group/aiinfra.cluster.gitea:
+      url: "{{{{ k8s_gitea_url }}}}"
+      username: admin
+      password: s3cret
+  tasks:
+    - name: The user
+      ansible.builtin.import_tasks: {root}/roles/gitea/tasks/jenkins_user.yml
+    - name: Its access
+      module_defaults:
+        group/aiinfra.cluster.gitea:
+          url: "{{{{ k8s_gitea_url }}}}"
+          username: admin
+          password: s3cret
+          owner: admin
+      block:
+        - name: Collaborators
+          ansible.builtin.import_tasks: {root}/roles/ci_pipeline/tasks/jenkins_access.yml
+"""
+
+
+@needs_collection
+def test_role_tasks_for_jenkins_user_and_access(gitea_server, tmp_path):
+    api = Handler.api
+    for name in ("demo-app", "demo-deploy", "gitops"):
+        api.add_repo("admin", name, private=True)
+    play = tmp_path / "play.yml"
+    play.write_text(PLAY.format(url=gitea_server, root=os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))))
+
+    def writes():
+        return [(m, p) for m, p, _h, _b in Handler.seen if m != "GET"]
+
+    check = ansible_playbook("-i", "localhost,", play, "--check", "--diff")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert writes() == [] and "Jenkins-Pw-42" not in check.stdout
+    first = ansible_playbook("-i", "localhost,", play)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "changed=2" in first.stdout  # the user, and the loop over the repositories
+    assert api.users["jenkins"]["restricted"] is True and api.users["jenkins"]["is_admin"] is False
+    assert api.users["jenkins"]["visibility"] == "private"
+    assert api.collaborators[("admin", "demo-app")] == {"jenkins": "read"}
+    assert api.collaborators[("admin", "demo-deploy")] == {"jenkins": "write"}
+    assert api.collaborators.get(("admin", "gitops"), {}) == {}
+    second = ansible_playbook("-i", "localhost,", play)
+    assert second.returncode == 0 and "changed=0" in second.stdout, second.stdout
+    assert len(writes()) == 3
+
+    # a team that lets Jenkins write the GitOps repository: no collaborator entry to remove, and the play fails
+    api.team_access[("admin", "gitops", "jenkins")] = "write"
+    third = ansible_playbook("-i", "localhost,", play)
+    assert third.returncode != 0 and "may write to the admin-owned GitOps repository gitops" in third.stdout
+    assert len(writes()) == 3

@@ -3,7 +3,7 @@ nodes (stat, slurp, crictl absent: no API server to ask) and plans the rotation 
 file gets one the others can all read (molecule/ha/rotation_state.yml). State: an interrupted rotation - node1
 already writes with key-2 (the old role's first step), node2 has key-1 only, node3 no file. The phases themselves
 (restarts, Secret rewrite) need kube-apiserver and crictl, which do not run here; the plan is unit-tested for every
-interrupted state in tests/unit/plugins/module_utils/test_kubeadm_rotation.py."""
+interrupted state in tests/unit/plugins/plugin_utils/test_kubeadm_rotation.py."""
 
 import base64
 import json

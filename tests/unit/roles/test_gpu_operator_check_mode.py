@@ -25,8 +25,8 @@ pytestmark = pytest.mark.skipif(not os.path.isdir(os.path.join(ROOT, ".collectio
 def _run(tmp_path, api, *args, timeout=30):
     play = [{"name": "GPU layer waits", "hosts": "localhost", "gather_facts": False,
              "vars": {"ansible_python_interpreter": sys.executable, "ansible_connection": "local",
-                      "gpu_operator_kubeconfig": str(api.kubeconfig(tmp_path / "kubeconfig")),
                       "gpu_operator_rollout_timeout": timeout, "gpu_operator_validation_timeout": timeout},
+             "module_defaults": {"group/kubernetes.core.k8s": {"kubeconfig": str(api.kubeconfig(tmp_path / "kubeconfig"))}},
              "tasks": [{"name": "ClusterPolicy wait", "ansible.builtin.include_role": {
                  "name": "aiinfra.cluster.gpu_operator", "tasks_from": "wait_policy"}},
                  {"name": "Validation", "ansible.builtin.include_role": {

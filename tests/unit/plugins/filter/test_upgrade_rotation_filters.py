@@ -8,7 +8,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.aiinfra.cluster.plugins.filter import kubeadm as kubeadm_filter
 from ansible_collections.aiinfra.cluster.plugins.filter import node_upgrade as upgrade_filter
-from ansible_collections.aiinfra.cluster.plugins.module_utils import kubeadm
+from ansible_collections.aiinfra.cluster.plugins.plugin_utils import kubeadm
 
 NODE = {"metadata": {"annotations": {"aiinfra.io/upgrading-to": "v1.31.4"}}, "spec": {"unschedulable": True},
         "status": {"nodeInfo": {"kubeletVersion": "v1.31.4"}, "conditions": [{"type": "Ready", "status": "True"}]}}

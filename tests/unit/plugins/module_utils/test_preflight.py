@@ -72,7 +72,7 @@ def test_inventory_stage_needs_no_facts(case):
     """The inventory stage gives the same problems for hosts described by the inventory alone (no OS, memory, disk,
     hostname or interfaces) as the full run gives from its inventory rules: none of them reads a fact."""
     hosts, settings = build(case)
-    bare = [dict((k, v) for k, v in h.items() if k in ("name", "ip", "groups", "gpu", "variables")) for h in hosts]
+    bare = [dict((k, v) for k, v in h.items() if k in ("name", "ip", "groups", "gpu", "variables", "rook_devices")) for h in hosts]
     groups = dict(preflight.DEFAULT_GROUPS)
     want = []
     for stage, rule in preflight.RULES:

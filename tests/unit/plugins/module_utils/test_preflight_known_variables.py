@@ -39,7 +39,7 @@ def test_names_read_finds_prefixed_names_only():
 
 def test_the_inventory_settings_roles_read_are_known():
     for name in ("k8s_distribution", "k8s_version", "k8s_api_vip", "k8s_node_ip", "k8s_node_subnet", "gpu_mig_strategy",
-                 "gpu_time_slicing_replicas", "gpu_mig_config", "gpu_mig_layout", "gpu_model", "network_metallb_pools",
+                 "gpu_time_slicing_replicas", "gpu_mig_config", "gpu_mig_layout", "gpu_model", "k8s_metallb_pools",
                  "preflight_unknown_variables", "node_baseline_ntp_servers"):
         assert name in KNOWN, name
     assert "k8s_distrubution" not in KNOWN

@@ -1,5 +1,6 @@
-"""module_utils/rest.py: the option checks every REST module runs before its first request, the transport's
-errors, and the staged write of secrets a service shows once."""
+"""module_utils/rest.py: the option checks every REST module runs before its first request, the auth rules of each
+service (one table), the CA file handed to open_url, the transport's errors, the result built from a prediction,
+and the staged write of secrets a service shows once."""
 
 import errno
 import os
@@ -10,8 +11,9 @@ import pytest
 
 from ansible_collections.aiinfra.cluster.plugins.module_utils import rest
 from ansible_collections.aiinfra.cluster.plugins.module_utils.rest import (
-    ApiError, InputError, RestClient, SecretWriteError, StagedSecret, check_http_url, check_not_empty,
-    check_rest_params, check_secret_dest, check_timeout, read_secret, safe_url)
+    ApiError, InputError, RestClient, SecretWriteError, StagedSecret, accepted_auth, auth_module_rules, check_http_url,
+    check_not_empty, check_rest_params, check_secret_dest, check_timeout, predicted_result, prediction, read_secret,
+    safe_url, select_auth)
 
 
 @pytest.mark.parametrize("url,expected", [
@@ -102,11 +104,134 @@ def test_unset_values_pass():
 def test_client_from_params_checks_first():
     params = dict(url="file:///etc/passwd", username="a", password="b", token=None, timeout=30, validate_certs=True)
     with pytest.raises(InputError):
-        RestClient.from_params(params)
+        RestClient.from_params(params, "harbor")
     with pytest.raises(InputError, match="timeout -5"):
         check_rest_params(dict(params, url="http://h", timeout=-5))
-    client = RestClient.from_params(dict(params, url="http://h:1/"))
+    client = RestClient.from_params(dict(params, url="http://h:1/"), "harbor")
     assert client.base == "http://h:1"
+
+
+# --- auth rules: which service takes which authentication for which call -------------------------------------------
+
+BASIC = "Basic " + __import__("base64").b64encode(b"admin:pw").decode()
+NO_AUTH = dict(url="http://h:1", username=None, password=None, token=None, timeout=30, validate_certs=True,
+               ca_path=None)
+
+
+@pytest.mark.parametrize("service,call,given,kind,header", [
+    ("harbor", None, {"username": "admin", "password": "pw"}, "basic", BASIC),
+    ("gitea", None, {"username": "admin", "password": "pw"}, "basic", BASIC),
+    ("gitea", None, {"token": "t0k"}, "token", "token t0k"),
+    ("gitea", None, {"token": "t0k", "username": "admin", "password": "pw"}, "token", "token t0k"),  # token first
+    ("gitea", "create_token", {"token": "t0k", "username": "admin", "password": "pw"}, "basic", BASIC),
+    ("gitea", "create_token", {"username": "admin", "password": "pw"}, "basic", BASIC),
+])
+def test_auth_chosen_by_the_table(service, call, given, kind, header):
+    params = dict(NO_AUTH, **given)
+    assert select_auth(service, params, call) == kind
+    assert RestClient.from_params(params, service, call).headers["Authorization"] == header
+
+
+@pytest.mark.parametrize("service,call,given,words", [
+    ("harbor", None, {"token": "t0k"}, ["Harbor's API takes only basic authentication", "set username and password",
+                                        "a token is not accepted here"]),
+    ("harbor", None, {}, ["Harbor's API takes only basic authentication"]),
+    ("gitea", "create_token", {"token": "t0k"}, ["Gitea creates API tokens only for basic authentication",
+                                                 "a token is not accepted here"]),
+    ("gitea", None, {}, ["Gitea's API takes only an API token (token) or basic authentication", "set token or "]),
+])
+def test_auth_refused_with_what_to_set(service, call, given, words):
+    with pytest.raises(InputError) as exc:
+        RestClient.from_params(dict(NO_AUTH, **given), service, call)
+    for word in words:
+        assert word in str(exc.value)
+    assert "t0k" not in str(exc.value)
+
+
+def test_auth_module_rules_follow_the_table():
+    assert accepted_auth("harbor") == ("basic",) and accepted_auth("gitea") == ("token", "basic")
+    assert accepted_auth("gitea", "create_token") == ("basic",)
+    assert auth_module_rules("harbor") == {"required_together": [("username", "password")]}
+    assert auth_module_rules("gitea") == {"required_together": [("username", "password")],
+                                          "required_one_of": [("token", "username")]}
+    assert "required_one_of" not in auth_module_rules("gitea", "create_token")
+
+
+# --- ca_path ---------------------------------------------------------------------------------------------------------
+
+def test_missing_ca_file_is_refused_before_any_request(tmp_path):
+    params = dict(NO_AUTH, username="admin", password="pw", ca_path=str(tmp_path / "missing-ca.pem"))
+    with pytest.raises(InputError, match="ca_path .*missing-ca.pem' is not a file"):
+        RestClient.from_params(params, "harbor")
+    with pytest.raises(InputError, match="is not a file"):
+        check_rest_params(dict(params, ca_path=str(tmp_path)))  # a directory is no CA file either
+
+
+def test_open_url_gets_ca_path(tmp_path, monkeypatch):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    seen = []
+
+    class Answer(object):
+        headers = {}
+
+        def getcode(self):
+            return 200
+
+        def read(self):
+            return b"[]"
+
+    def fake_open_url(url, **kwargs):
+        seen.append((url, kwargs))
+        return Answer()
+    monkeypatch.setattr(rest, "open_url", fake_open_url)
+    client = RestClient.from_params(dict(NO_AUTH, url="https://h:1", username="admin", password="pw",
+                                         ca_path=str(ca)), "harbor")
+    assert client.get("/api/v2.0/projects") == []
+    assert seen[0][0] == "https://h:1/api/v2.0/projects"
+    assert seen[0][1]["ca_path"] == str(ca) and seen[0][1]["validate_certs"] is True
+    # without ca_path, open_url verifies against the system's CAs
+    RestClient.from_params(dict(NO_AUTH, url="https://h:1", username="admin", password="pw"), "harbor").get("/x")
+    assert seen[1][1]["ca_path"] is None
+
+
+# --- the result built from a prediction ------------------------------------------------------------------------------
+
+class FakeModule(object):
+    def __init__(self, check_mode=False, diff=True):
+        self.check_mode, self._diff, self.warnings = check_mode, diff, []
+
+    def warn(self, text):
+        self.warnings.append(text)
+
+
+PRED = prediction({"a": 1}, [("update", {"a": 2})], {"a": 2}, [("PATCH", "/x")])
+
+
+def test_prediction_shape():
+    assert PRED == {"before": {"a": 1}, "plan": [("update", {"a": 2})], "after": {"a": 2},
+                    "calls": [("PATCH", "/x")], "changed": True}
+    assert prediction(None, [], None, [])["changed"] is False
+
+
+@pytest.mark.parametrize("check_mode,read_back,after,warned", [
+    (True, {"a": 3}, {"a": 2}, False),     # check mode: the prediction, nothing read back
+    (False, {"a": 2}, {"a": 2}, False),    # applied: what the service reports, same as predicted
+    (False, {"a": 3}, {"a": 3}, True),     # applied, the service did something else: reported, and a warning
+])
+def test_predicted_result(check_mode, read_back, after, warned):
+    module = FakeModule(check_mode)
+    reads = []
+    result = predicted_result(module, "thing", PRED, lambda: reads.append(1) or read_back)
+    assert result["thing"] == after and result["changed"] is True and result["plan"] == [["update", {"a": 2}]]
+    assert result["diff"] == {"before": {"a": 1}, "after": after}
+    assert bool(module.warnings) is warned and len(reads) == (0 if check_mode else 1)
+
+
+def test_predicted_result_without_a_plan_reads_nothing():
+    module = FakeModule()
+    result = predicted_result(module, "thing", prediction({"a": 1}, [], {"a": 1}, []), lambda: 1 / 0)
+    assert result["changed"] is False and result["thing"] == {"a": 1}
 
 
 def test_transport_turns_socket_errors_into_api_errors(monkeypatch):

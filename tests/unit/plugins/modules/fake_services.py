@@ -1,5 +1,9 @@
 """In-memory Harbor v2.0 and Gitea v1 APIs for the module tests: the paths, status codes and JSON shapes of the
-real services (Harbor 2.11, Gitea 1.22), as a transport for module_utils.rest.RestClient."""
+real services (Harbor 2.11, Gitea 1.22), as a transport for module_utils.rest.RestClient.
+
+FakeGitea also keeps users (admin API: create, edit, delete; GET /user checks a user's basic-auth password, as the
+password probe of gitea_user uses it) and repository collaborators (PUT/DELETE/GET collaborators/{user}, and the
+permission endpoint, which reports access from a collaborator entry, a team, or a public repository)."""
 
 import base64
 import itertools
@@ -11,19 +15,27 @@ class FakeApi:
     def __init__(self):
         self.requests = []  # (method, path, body)
         self.fail_with = None  # (status, body) returned for every request when set
+        self.ca_paths = []  # the ca_path every request was made with
+
+    @property
+    def last_write(self):
+        """(method, path, body) of the last request that was not a GET (modules read the state back after it)."""
+        return [r for r in self.requests if r[0] != "GET"][-1]
 
     @property
     def writes(self):
         return [(m, p) for m, p, _b in self.requests if m != "GET"]
 
-    def __call__(self, method, url, headers, body, timeout, validate_certs):
+    def __call__(self, method, url, headers, body, timeout, validate_certs, ca_path=None):
         u = urlparse(url)
+        self.ca_paths.append(ca_path)
         data = json.loads(body) if body else None
         self.requests.append((method, u.path, data))
         self.last_headers = headers
         if self.fail_with:
             status, payload = self.fail_with[0], self.fail_with[1]
             return status, {}, json.dumps(payload)
+        self.auth = headers.get("Authorization", "")
         status, payload = self.route(method, u.path, {k: v[0] for k, v in parse_qs(u.query).items()}, data)
         return status, {}, "" if payload is None else json.dumps(payload)
 
@@ -119,6 +131,24 @@ class FakeGitea(FakeApi):
         self.tokens, self.files, self.hooks = {}, {}, {}  # id -> token; (owner, repo, path) -> (text, sha); id -> hook
         self.ids = itertools.count(1)
         self.commits = 0
+        self.users = {}  # login -> user record (with the password, which the API never returns)
+        self.collaborators = {}  # (owner, repo) -> {login: permission}
+        self.team_access = {}  # (owner, repo, login) -> permission given by a team (not a collaborator entry)
+
+    def add_user(self, login, email, password, admin=False, restricted=False, visibility="public"):
+        self.users[login] = {"id": next(self.ids), "login": login, "login_name": "", "source_id": 0,
+                             "email": email, "is_admin": admin, "restricted": restricted,
+                             "visibility": visibility, "password": password}
+
+    def user_record(self, login):
+        return {k: v for k, v in self.users[login].items() if k != "password"}
+
+    def basic_user(self):
+        """(login, password) of the request's basic authentication, or None."""
+        if not self.auth.startswith("Basic "):
+            return None
+        login, _sep, password = base64.b64decode(self.auth[6:]).decode().partition(":")
+        return login, password
 
     def add_token(self, name, scopes, secret):
         tid = next(self.ids)
@@ -147,7 +177,59 @@ class FakeGitea(FakeApi):
     def route(self, method, path, query, data):
         parts = path.split("/")[3:]  # after /api/v1
         if parts == ["user"]:
+            basic = self.basic_user()
+            if basic and basic[0] in self.users:
+                if self.users[basic[0]]["password"] != basic[1]:
+                    return 401, {"message": "user's password is invalid [uid: %d, name: %s]"
+                                 % (self.users[basic[0]]["id"], basic[0]), "url": ""}
+                return 200, self.user_record(basic[0])
             return 200, {"id": 1, "login": self.login, "is_admin": True}
+        if parts[:2] == ["admin", "users"]:
+            if len(parts) == 2 and method == "POST":
+                if data["username"] in self.users:
+                    return 422, {"message": "user already exists [name: %s]" % data["username"], "url": ""}
+                if not data.get("email") or not data.get("password"):
+                    return 422, {"message": "[Email]: Required", "url": ""}
+                self.add_user(data["username"], data["email"], data["password"], False, data.get("restricted", False),
+                              data.get("visibility", "public"))
+                return 201, self.user_record(data["username"])
+            login = parts[2] if len(parts) == 3 else None
+            if login not in self.users:
+                return 404, {"message": "user redirect does not exist [name: %s]" % login, "url": ""}
+            if method == "PATCH":
+                for key in ("email", "restricted", "visibility", "password"):
+                    if key in data:
+                        self.users[login][key] = data[key]
+                if "admin" in data:
+                    self.users[login]["is_admin"] = data["admin"]
+                return 200, self.user_record(login)
+            if method == "DELETE":
+                del self.users[login]
+                return 204, None
+        if parts[:1] == ["users"] and len(parts) == 2 and method == "GET":
+            if parts[1] not in self.users:
+                return 404, {"message": "user redirect does not exist [name: %s]" % parts[1], "url": ""}
+            return 200, self.user_record(parts[1])
+        if parts[:1] == ["repos"] and parts[3:4] == ["collaborators"] and len(parts) >= 5:
+            repo, login = (parts[1], parts[2]), parts[4]
+            if repo not in self.repos:
+                return 404, {"message": "The target couldn't be found.", "url": ""}
+            if login not in self.users:
+                return 404, {"message": "user redirect does not exist [name: %s]" % login, "url": ""}
+            members = self.collaborators.setdefault(repo, {})
+            if len(parts) == 6 and parts[5] == "permission" and method == "GET":
+                levels = ["none", "read", "write", "admin"]
+                found = [members.get(login, "none"), self.team_access.get(repo + (login,), "none"),
+                         "read" if not self.repos[repo]["private"] else "none"]
+                return 200, {"permission": max(found, key=levels.index), "role_name": "", "user": self.user_record(login)}
+            if len(parts) == 5 and method == "GET":
+                return (204, None) if login in members else (404, None)
+            if len(parts) == 5 and method == "PUT":
+                members[login] = (data or {}).get("permission") or "write"
+                return 204, None
+            if len(parts) == 5 and method == "DELETE":
+                members.pop(login, None)
+                return 204, None
         if parts[:1] == ["users"] and parts[2:3] == ["tokens"]:
             if len(parts) == 3 and method == "GET":
                 return 200, [dict(t, sha1="") for t in self.tokens.values()]  # the secret is never listed

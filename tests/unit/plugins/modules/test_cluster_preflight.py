@@ -57,7 +57,7 @@ def test_documentation_matches_argument_spec():
     assert set(doc["options"]) == {"hosts", "distribution", "kubernetes_version", "api_vip", "groups",
                                    "min_resources", "disk_path", "supported_os", "registry", "node_ports", "storage",
                                    "fail_on_problems", "stage", "metallb", "known_variables", "variable_prefixes",
-                                   "unknown_variables", "variable_sources"}
+                                   "unknown_variables", "variable_sources", "rdma", "data"}
     json.dumps(doc)
 
 

@@ -1,6 +1,7 @@
-"""harbor_project, harbor_robot and gitea_repo against in-memory APIs shaped like Harbor's v2.0 and Gitea's v1:
-create, already present (no write), update, delete, check mode (no write, same plan), diff, and API errors named
-with status, URL and body."""
+"""The REST modules (harbor_project, harbor_robot, gitea_repo, gitea_file, gitea_token, gitea_webhook, gitea_user,
+gitea_collaborator) against in-memory APIs shaped like Harbor's v2.0 and Gitea's v1: create, already present (no
+write), update, delete, check mode (no write, the predicted after as the diff), apply mode (the state read back
+equals the prediction, the writes are the predicted ones), and API errors named with status, URL and body."""
 
 import base64
 import errno
@@ -8,11 +9,12 @@ import os
 import stat
 
 import pytest
+from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.aiinfra.cluster.plugins.module_utils import rest
 from ansible_collections.aiinfra.cluster.plugins.modules import (
-    gitea_file, gitea_repo, gitea_token, gitea_webhook, harbor_project, harbor_robot)
+    gitea_collaborator, gitea_file, gitea_repo, gitea_token, gitea_user, gitea_webhook, harbor_project, harbor_robot)
 from ansible_collections.aiinfra.cluster.tests.unit.plugins.modules.fake_services import FakeGitea, FakeHarbor
 from ansible_collections.aiinfra.cluster.tests.unit.plugins.modules.harness import ModuleExit
 
@@ -35,6 +37,14 @@ def gitea(monkeypatch):
     return api
 
 
+@pytest.fixture(autouse=True)
+def warnings(monkeypatch):
+    """What the modules warn about (a read-back state that differs from the prediction, for one)."""
+    seen = []
+    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, text: seen.append(text))
+    return seen
+
+
 def run(module, args, check=False, diff=False):
     with patch_module_args(dict(args, _ansible_check_mode=check, _ansible_diff=diff)):
         with pytest.raises(ModuleExit) as exc:
@@ -54,7 +64,7 @@ def test_project_created_then_left_alone(harbor):
     out = run(harbor_project, args)
     assert out.result["changed"] is True
     assert harbor.writes == [("POST", "/api/v2.0/projects")]
-    body = harbor.requests[-1][2]
+    body = harbor.last_write[2]
     assert body == {"project_name": "lab", "metadata": {"public": "false"}, "storage_limit": 21474836480}
     # basic auth from username/password
     assert harbor.last_headers["Authorization"] == "Basic " + base64.b64encode(b"admin:pw").decode()
@@ -77,13 +87,13 @@ def test_project_exact_name_and_update(harbor):
 
 def test_project_scan_on_push(harbor):
     out = run(harbor_project, dict(HARBOR, name="lab", auto_scan=True))
-    assert harbor.requests[-1][2] == {"project_name": "lab", "metadata": {"public": "false", "auto_scan": "true"}}
+    assert harbor.last_write[2] == {"project_name": "lab", "metadata": {"public": "false", "auto_scan": "true"}}
     assert out.result["project"]["auto_scan"] is True
     assert run(harbor_project, dict(HARBOR, name="lab", auto_scan=True)).result["changed"] is False
     pid = next(iter(harbor.projects))
     off = run(harbor_project, dict(HARBOR, name="lab", auto_scan=False), diff=True)
     assert off.result["plan"] == [["auto_scan", False]]
-    assert harbor.requests[-1] == ("PUT", "/api/v2.0/projects/%d" % pid, {"metadata": {"auto_scan": "false"}})
+    assert harbor.last_write == ("PUT", "/api/v2.0/projects/%d" % pid, {"metadata": {"auto_scan": "false"}})
     assert off.result["diff"]["before"]["auto_scan"] is True and off.result["diff"]["after"]["auto_scan"] is False
     assert harbor.projects[pid]["metadata"]["auto_scan"] == "false"
 
@@ -168,7 +178,7 @@ def test_robot_secret_write_fails_after_create_then_recovered(harbor, tmp_path, 
     fixed = run(harbor_robot, args)
     assert fixed.kind == "exit" and fixed.result["changed"] is True and fixed.result["plan"] == [["refresh", None]]
     assert harbor.writes == [("POST", "/api/v2.0/robots"), ("PATCH", "/api/v2.0/robots/%d" % rid)]
-    assert harbor.requests[-1][2] == {}  # an empty RobotSec: Harbor generates the secret
+    assert harbor.last_write[2] == {}  # an empty RobotSec: Harbor generates the secret
     assert dest.read_text() == harbor.secrets[rid] + "\n" and harbor.secrets[rid] != "s3cr3t-robot-token"
     assert stat.S_IMODE(os.stat(dest).st_mode) == 0o600 and "secret" not in fixed.result
     again = run(harbor_robot, args)
@@ -286,7 +296,7 @@ def test_repo_created_in_an_org_then_left_alone(gitea):
     assert check.result["changed"] is True and gitea.writes == []
     out = run(gitea_repo, args)
     assert gitea.writes == [("POST", "/api/v1/orgs/platform/repos")]
-    body = gitea.requests[-1][2]
+    body = gitea.last_write[2]
     assert body["auto_init"] is True and body["default_branch"] == "main" and body["readme"] == "Default"
     assert out.result["clone_url"] == "http://gitea.example:30300/platform/demo-app.git"
     assert gitea.last_headers["Authorization"] == "token tok"
@@ -324,7 +334,7 @@ def test_token_created_once_and_stored_0600(gitea, tmp_path):
     assert check.result["plan"] == [["create", None]] and gitea.writes == [] and not dest.exists()
     out = run(gitea_token, args, diff=True)
     assert out.result["changed"] is True and gitea.writes == [("POST", "/api/v1/users/gitea_admin/tokens")]
-    assert gitea.requests[-1][2] == {"name": "jenkins", "scopes": ["read:user", "write:repository"]}
+    assert gitea.last_write[2] == {"name": "jenkins", "scopes": ["read:user", "write:repository"]}
     secret = next(iter(gitea.tokens.values()))["sha1"]
     assert dest.read_text() == secret + "\n" and stat.S_IMODE(os.stat(dest).st_mode) == 0o600
     assert secret not in repr(out.result)  # never in the result
@@ -369,15 +379,15 @@ def test_file_committed_only_when_it_differs(gitea):
     assert check.result["diff"]["before"] == "" and check.result["diff"]["after"] == "pipeline {}\n"
     run(gitea_file, args)
     assert gitea.writes == [("POST", "/api/v1/repos/gitea_admin/demo-app/contents/ci/Jenkinsfile")]
-    body = gitea.requests[-1][2]
+    body = gitea.last_write[2]
     assert base64.b64decode(body["content"]).decode() == "pipeline {}\n" and "sha" not in body
     assert body["message"] == "Create ci/Jenkinsfile (aiinfra.cluster)"
     assert run(gitea_file, args).result["changed"] is False and len(gitea.writes) == 1
     sha = gitea.files[("gitea_admin", "demo-app", "ci/Jenkinsfile")][1]
     out = run(gitea_file, dict(args, content="pipeline { agent any }\n", branch="main"), diff=True)
     assert out.result["plan"] == ["update"] and out.result["diff"]["before"] == "pipeline {}\n"
-    assert gitea.requests[-1][0] == "PUT" and gitea.requests[-1][2]["sha"] == sha
-    assert gitea.requests[-1][2]["branch"] == "main"
+    assert gitea.last_write[0] == "PUT" and gitea.last_write[2]["sha"] == sha
+    assert gitea.last_write[2]["branch"] == "main"
     assert gitea.requests[-2][1].endswith("/contents/ci/Jenkinsfile")  # read with ?ref=main first
     out = run(gitea_file, dict(args, state="absent", content=None))
     assert out.result["plan"] == ["delete"] and ("gitea_admin", "demo-app", "ci/Jenkinsfile") not in gitea.files
@@ -414,7 +424,7 @@ def test_webhook_created_with_secret_then_left_alone(gitea):
     assert run(gitea_webhook, args, check=True).result["plan"] == [["create", None]] and gitea.writes == []
     out = run(gitea_webhook, args, diff=True)
     assert gitea.writes == [("POST", "/api/v1/repos/gitea_admin/demo-app/hooks")]
-    assert gitea.requests[-1][2] == {"type": "gitea", "events": ["push"], "active": True, "branch_filter": "*",
+    assert gitea.last_write[2] == {"type": "gitea", "events": ["push"], "active": True, "branch_filter": "*",
                                      "config": {"url": HOOK, "content_type": "json", "secret": "s3cr3t"}}
     assert out.result["hook"]["url"] == HOOK and "s3cr3t" not in repr(out.result)
     assert run(gitea_webhook, args).result["changed"] is False and len(gitea.writes) == 1
@@ -433,3 +443,246 @@ def test_webhook_updated_retyped_and_deleted(gitea):
     assert [step[0] for step in out.result["plan"]] == ["delete", "create"] and hid not in gitea.hooks
     assert run(gitea_webhook, dict(args, state="absent")).result["changed"] is True
     assert list(gitea.hooks) == [other]  # the other hook is never touched
+
+
+# --- every module: check mode returns the prediction, apply mode reads back the same ----------------------------------
+
+def _harbor_lab(api, tmp):
+    api.add_project("lab")
+
+
+def _gitea_repo(api, tmp):
+    api.add_repo("gitea_admin", "demo-app", private=True)
+    api.add_user("jenkins", "j@ci.example", "jenkins-pw-1", restricted=True, visibility="private")
+
+
+PREDICTION_CASES = [
+    # (id, service, module, name of the result's object, setup, args, writes the apply run makes)
+    ("project-create", "harbor", harbor_project, "project", None,
+     dict(HARBOR, name="lab", public=True, auto_scan=True, storage_limit="1Gi"), [("POST", "/api/v2.0/projects")]),
+    ("project-update", "harbor", harbor_project, "project", _harbor_lab,
+     dict(HARBOR, name="lab", public=True, storage_limit="10Gi"),
+     [("PUT", "/api/v2.0/projects/1"), ("PUT", "/api/v2.0/quotas/2")]),
+    ("project-delete", "harbor", harbor_project, "project", _harbor_lab, dict(HARBOR, name="lab", state="absent"),
+     [("DELETE", "/api/v2.0/projects/1")]),
+    ("robot-create", "harbor", harbor_robot, "robot", _harbor_lab,
+     dict(HARBOR, project="lab", name="ci", actions=["push", "pull"], description="CI", secret_dest="{tmp}/robot"),
+     [("POST", "/api/v2.0/robots")]),
+    ("repo-create", "gitea", gitea_repo, "repo", None,
+     dict(GITEA, owner="platform", name="demo", description="Demo", private=True), [("POST", "/api/v1/orgs/platform/repos")]),
+    ("repo-update", "gitea", gitea_repo, "repo", _gitea_repo,
+     dict(GITEA, owner="gitea_admin", name="demo-app", private=False, description="new"),
+     [("PATCH", "/api/v1/repos/gitea_admin/demo-app")]),
+    ("token-create", "gitea", gitea_token, "token", None,
+     dict(GITEA_BASIC, name="jenkins", dest="{tmp}/token"), [("POST", "/api/v1/users/gitea_admin/tokens")]),
+    ("hook-create", "gitea", gitea_webhook, "hook", _gitea_repo,
+     dict(GITEA, owner="gitea_admin", repo="demo-app", hook_url="http://j:8080/hook", events=["push", "create"]),
+     [("POST", "/api/v1/repos/gitea_admin/demo-app/hooks")]),
+    ("file-create", "gitea", gitea_file, None, _gitea_repo,
+     dict(GITEA, owner="gitea_admin", repo="demo-app", path="Jenkinsfile", content="pipeline {}\n"),
+     [("POST", "/api/v1/repos/gitea_admin/demo-app/contents/Jenkinsfile")]),
+    ("user-create", "gitea", gitea_user, "user", None,
+     dict(GITEA_BASIC, login="argocd", email="argocd@ci.example", user_password="argo-pw-1", restricted=True,
+          visibility="private"), [("POST", "/api/v1/admin/users")]),
+    ("user-create-admin", "gitea", gitea_user, "user", None,
+     dict(GITEA_BASIC, login="ops", email="ops@ci.example", user_password="ops-pw-1", admin=True),
+     [("POST", "/api/v1/admin/users"), ("PATCH", "/api/v1/admin/users/ops")]),
+    ("user-narrow", "gitea", gitea_user, "user", lambda api, tmp: api.add_user("jenkins", "j@ci", "pw", admin=True),
+     dict(GITEA_BASIC, login="jenkins", admin=False, restricted=True), [("PATCH", "/api/v1/admin/users/jenkins")]),
+    ("user-delete", "gitea", gitea_user, "user", _gitea_repo, dict(GITEA_BASIC, login="jenkins", state="absent"),
+     [("DELETE", "/api/v1/admin/users/jenkins")]),
+    ("collaborator-add", "gitea", gitea_collaborator, "collaborator", _gitea_repo,
+     dict(GITEA, owner="gitea_admin", repo="demo-app", user="jenkins", permission="write"),
+     [("PUT", "/api/v1/repos/gitea_admin/demo-app/collaborators/jenkins")]),
+]
+
+
+@pytest.mark.parametrize("service,module,name,setup,args,writes",
+                         [pytest.param(*c[1:], id=c[0]) for c in PREDICTION_CASES])
+def test_check_mode_predicts_what_apply_reads_back(request, tmp_path, warnings, service, module, name, setup, args,
+                                                   writes):
+    api = request.getfixturevalue(service)
+    if setup:
+        setup(api, tmp_path)
+    args = {k: (v.replace("{tmp}", str(tmp_path)) if isinstance(v, str) else v) for k, v in args.items()}
+    check = run(module, args, check=True, diff=True)
+    assert check.kind == "exit", check.result
+    assert check.result["changed"] is True and api.writes == []  # check mode calls no write endpoint
+    predicted = check.result["diff"]["after"]
+    applied = run(module, args, diff=True)
+    assert applied.kind == "exit", applied.result
+    assert api.writes == writes
+    assert applied.result["diff"]["after"] == predicted  # the state read back is the predicted one
+    if name:
+        assert applied.result[name] == (predicted or None) == check.result[name]
+    assert warnings == []
+    again = run(module, args, diff=True)
+    assert again.result["changed"] is False and again.result["plan"] == [] and api.writes == writes
+    assert again.result["diff"]["after"] == predicted
+
+
+def test_a_service_that_does_otherwise_is_reported(harbor, warnings, monkeypatch):
+    """The read-back state is returned, not the prediction, and the difference is a warning."""
+    route = harbor.route
+
+    def keeps_private(method, path, query, data):
+        if method == "POST":
+            data = dict(data, metadata={"public": "false"})
+        return route(method, path, query, data)
+    monkeypatch.setattr(harbor, "route", keeps_private)
+    out = run(harbor_project, dict(HARBOR, name="lab", public=True))
+    assert out.result["project"]["public"] is False
+    assert len(warnings) == 1 and "'public': False" in warnings[0] and "'public': True" in warnings[0]
+
+
+def test_harbor_refuses_a_token_before_any_call(harbor):
+    out = run(harbor_project, dict(url=HARBOR["url"], token="t0k", name="lab"))
+    assert out.kind == "fail" and "Harbor's API takes only basic authentication" in out.result["msg"]
+    assert harbor.requests == []
+
+
+def test_ca_path_reaches_the_transport(gitea, tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    gitea.add_repo("gitea_admin", "demo-app")
+    run(gitea_repo, dict(GITEA, owner="gitea_admin", name="demo-app", description="x", ca_path=str(ca)))
+    assert len(gitea.ca_paths) == 3 and set(gitea.ca_paths) == {str(ca)}  # read, update, read back
+    out = run(gitea_repo, dict(GITEA, owner="gitea_admin", name="demo-app", ca_path=str(tmp_path / "none.pem")))
+    assert out.kind == "fail" and "is not a file" in out.result["msg"] and len(gitea.ca_paths) == 3
+
+
+# --- gitea_user ------------------------------------------------------------------------------------------------------
+
+JENKINS = dict(GITEA_BASIC, login="jenkins", email="jenkins@ci.example", user_password="jenkins-pw-1", admin=False,
+               restricted=True, visibility="private")
+
+
+def test_user_created_restricted_then_left_alone(gitea):
+    out = run(gitea_user, JENKINS, diff=True)
+    assert out.kind == "exit" and out.result["changed"] is True
+    assert gitea.writes == [("POST", "/api/v1/admin/users")]
+    assert gitea.last_write[2] == {"username": "jenkins", "email": "jenkins@ci.example", "password": "jenkins-pw-1",
+                                   "must_change_password": False, "restricted": True, "visibility": "private"}
+    assert gitea.users["jenkins"]["restricted"] is True and gitea.users["jenkins"]["is_admin"] is False
+    assert "jenkins-pw-1" not in repr(out.result)  # not in the diff, the plan or the user
+    again = run(gitea_user, JENKINS)
+    assert again.result["changed"] is False and len(gitea.writes) == 1
+    # on_create: the password is never probed nor set again
+    assert not any(path == "/api/v1/user" for _m, path, _b in gitea.requests)
+
+
+def test_user_check_mode_writes_nothing(gitea):
+    out = run(gitea_user, JENKINS, check=True, diff=True)
+    assert out.result["changed"] is True and out.result["plan"] == [["create", None]]
+    assert out.result["diff"]["after"] == {"login": "jenkins", "email": "jenkins@ci.example", "admin": False,
+                                           "restricted": True, "visibility": "private"}
+    assert gitea.writes == [] and gitea.users == {}
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_user_password_always_set_only_when_it_does_not_log_in(gitea, check):
+    gitea.add_user("jenkins", "jenkins@ci.example", "old-pw", restricted=True, visibility="private")
+    args = dict(JENKINS, update_password="always")
+    out = run(gitea_user, args, check=check, diff=True)
+    assert out.result["changed"] is True and out.result["plan"] == [["password", None]]
+    assert "jenkins-pw-1" not in repr(out.result)
+    if check:
+        assert gitea.writes == [] and gitea.users["jenkins"]["password"] == "old-pw"
+        return
+    assert gitea.writes == [("PATCH", "/api/v1/admin/users/jenkins")]
+    assert gitea.users["jenkins"]["password"] == "jenkins-pw-1"
+    again = run(gitea_user, args)  # the password logs in now: nothing to do
+    assert again.result["changed"] is False and len(gitea.writes) == 1
+
+
+def test_user_absent(gitea):
+    gitea.add_user("old-bot", "bot@ci", "pw")
+    assert run(gitea_user, dict(GITEA, login="old-bot", state="absent"), check=True).result["changed"] is True
+    assert "old-bot" in gitea.users and gitea.writes == []
+    assert run(gitea_user, dict(GITEA, login="old-bot", state="absent")).result["changed"] is True
+    assert "old-bot" not in gitea.users
+    assert run(gitea_user, dict(GITEA, login="old-bot", state="absent")).result["changed"] is False
+
+
+@pytest.mark.parametrize("change,words", [
+    ({"email": None}, "needs email to create it"),
+    ({"user_password": None}, "set user_password"),
+    ({"email": "jenkins"}, "is not an e-mail address"),
+    ({"login": "jen kins"}, "login 'jen kins' is not a Gitea name"),
+    ({"visibility": "secret"}, "visibility"),
+    ({"admin": "maybe"}, "admin"),
+    ({"username": None, "password": None}, "one of the following is required: token, username"),
+    ({"url": "file:///etc/passwd"}, "only http:// and https://"),
+])
+def test_user_bad_input_fails_once_and_writes_nothing(gitea, change, words):
+    args = {k: v for k, v in dict(JENKINS, **change).items() if v is not None}
+    out = run(gitea_user, args)
+    assert out.kind == "fail" and words in out.result["msg"], out.result
+    assert gitea.writes == [] and "jenkins-pw-1" not in repr(out.result)
+
+
+def test_user_api_error_is_named(gitea):
+    gitea.fail_with = (403, {"message": "token does not have at least one of required scope(s): [write:admin]"})
+    out = run(gitea_user, dict(GITEA, login="jenkins", email="j@ci.example", user_password="pw"))
+    assert out.kind == "fail" and out.result["status"] == 403
+    assert out.result["msg"].startswith("Gitea user jenkins at http://gitea.example:30300: GET")
+    assert "write:admin" in out.result["msg"]
+
+
+# --- gitea_collaborator ------------------------------------------------------------------------------------------------
+
+COLLAB = dict(GITEA_BASIC, owner="gitea_admin", repo="demo-app", user="jenkins")
+COLLAB_PATH = "/api/v1/repos/gitea_admin/demo-app/collaborators/jenkins"
+
+
+def test_collaborator_added_updated_removed(gitea):
+    _gitea_repo(gitea, None)
+    out = run(gitea_collaborator, dict(COLLAB, permission="read"), diff=True)
+    assert out.result["changed"] is True and gitea.writes == [("PUT", COLLAB_PATH)]
+    assert gitea.last_write[2] == {"permission": "read"}
+    assert out.result["collaborator"] == {"user": "jenkins", "permission": "read"} and out.result["access"] == "read"
+    assert out.result["diff"]["before"] == {}
+    assert run(gitea_collaborator, dict(COLLAB, permission="read")).result["changed"] is False
+    assert len(gitea.writes) == 1
+    out = run(gitea_collaborator, dict(COLLAB, permission="write"), diff=True)
+    assert out.result["plan"] == [["update", "write"]] and gitea.collaborators[("gitea_admin", "demo-app")] == {
+        "jenkins": "write"}
+    check = run(gitea_collaborator, dict(COLLAB, state="absent"), check=True, diff=True)
+    assert check.result["changed"] is True and len(gitea.writes) == 2 and check.result["diff"]["after"] == {}
+    out = run(gitea_collaborator, dict(COLLAB, state="absent"))
+    assert gitea.writes[-1] == ("DELETE", COLLAB_PATH) and out.result["collaborator"] is None
+    assert out.result["access"] == "none"
+    assert run(gitea_collaborator, dict(COLLAB, state="absent")).result["changed"] is False
+
+
+def test_collaborator_access_from_a_team_is_reported(gitea):
+    """Not a collaborator, but a team gives write: nothing to remove, and the access says so (a play asserts it)."""
+    _gitea_repo(gitea, None)
+    gitea.team_access[("gitea_admin", "demo-app", "jenkins")] = "write"
+    out = run(gitea_collaborator, dict(COLLAB, state="absent"))
+    assert out.result["changed"] is False and out.result["access"] == "write" and gitea.writes == []
+
+
+def test_collaborator_missing_repository_or_user(gitea, warnings):
+    out = run(gitea_collaborator, dict(COLLAB, repo="nope"))
+    assert out.kind == "fail" and "the repository gitea_admin/nope and the user jenkins does not exist" in out.result[
+        "msg"] and gitea.writes == []
+    # check mode before the repository and user exist (an earlier task creates them): a planned add, with a warning
+    check = run(gitea_collaborator, dict(COLLAB, repo="nope"), check=True)
+    assert check.kind == "exit" and check.result["plan"] == [["add", "read"]] and len(warnings) == 1
+    assert gitea.writes == []
+    assert run(gitea_collaborator, dict(COLLAB, repo="nope", state="absent")).result["changed"] is False
+
+
+@pytest.mark.parametrize("change,words", [
+    ({"permission": "owner"}, "permission"),
+    ({"user": ""}, "user '' is not a Gitea name"),
+    ({"repo": "a/b"}, "repo 'a/b' is not a Gitea name"),
+    ({"owner": None}, "owner"),
+    ({"timeout": 0}, "timeout 0 is out of range"),
+])
+def test_collaborator_bad_input_fails_once_and_writes_nothing(gitea, change, words):
+    args = {k: v for k, v in dict(COLLAB, **change).items() if v is not None}
+    out = run(gitea_collaborator, args)
+    assert out.kind == "fail" and words in out.result["msg"], out.result
+    assert gitea.requests == []

@@ -123,7 +123,7 @@ def problems(settings):
                      "and %s must be GPU nodes. Turn on k8s_gpu_enabled or turn off "
                      "k8s_network_operator_enabled." % group)
     found += rdma_group_problems(settings.get("hosts"), settings.get("gpu_hosts"), group,
-                                settings.get("gpu_group") or DEFAULT_GPU_GROUP)
+                                 settings.get("gpu_group") or DEFAULT_GPU_GROUP)
     found += interface_problems(settings.get("interfaces") or {})
     if settings.get("shared_devices") is not None:
         found += resource_problems(settings["shared_devices"], "network_operator_rdma_shared_devices")

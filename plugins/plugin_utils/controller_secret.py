@@ -55,12 +55,12 @@ def generate(fmt, length, randbelow=secrets.randbelow, token_bytes=secrets.token
     """A new secret of the format's shape (cryptographically random)."""
     length = check_request(fmt, length)
     if fmt == "password":
-        return "".join(_ALNUM[randbelow(len(_ALNUM))] for _ in range(length))
+        return "".join(_ALNUM[randbelow(len(_ALNUM))] for _index in range(length))
     if fmt == "hex":
         return "".join("%02x" % b for b in bytearray(token_bytes(length // 2)))
     if fmt == "base64":
         return base64.b64encode(token_bytes(length)).decode("ascii")
-    chars = "".join(_LOWER_ALNUM[randbelow(len(_LOWER_ALNUM))] for _ in range(22))
+    chars = "".join(_LOWER_ALNUM[randbelow(len(_LOWER_ALNUM))] for _index in range(22))
     return "%s.%s" % (chars[:6], chars[6:])
 
 

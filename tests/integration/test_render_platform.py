@@ -257,7 +257,7 @@ def test_bad_pools_and_nfs(tmp_path):
     extra.write_text(yaml.safe_dump({
         "network_nfs_enabled": True, "network_nfs_server": "192.168.56.5", "network_nfs_share": "/export/k8s",
         "k8s_metallb_pools": [{"name": "lab", "addresses": ["192.168.56.200-192.168.56.220"]},
-                                  {"name": "more", "addresses": ["192.168.56.224/27"]}]}))
+                              {"name": "more", "addresses": ["192.168.56.224/27"]}]}))
     out = tmp_path / "ok"
     playbook("playbooks/render.yml", "-i", "inventories/lab", "-e", "render_dir=%s" % out, "-e", "@%s" % extra,
              *only_roles("network"))

@@ -142,7 +142,7 @@ def test_every_release_renders_reads_every_value_and_validates(tmp_path):
         assert len(invalid) == len(issuers), render.name
         for obj in issuers:
             assert validate_manifests.validate_object(obj, k8s_minor(render), crds=cert_manager) == [], obj
-    releases, _ = serving().charts()
+    releases, _problems = serving().charts()
     assert {(r.release.chart, r.release.version) for r in releases.values()} >= {
         ("kserve-crd", "v0.16.0"), ("kserve", "v0.16.0"), ("ollama", "1.36.0"), ("open-webui", "8.22.0")}
     assert ("knative-operator", "1.20.1") in {(r.release.chart, r.release.version)
@@ -238,7 +238,7 @@ def test_kserve_and_vllm_serve_the_same_model_with_the_same_settings():
                   one(docs(render, "vllm/manifests.yaml"), "PersistentVolumeClaim")["spec"]]
         assert caches[0]["storageClassName"] == caches[1]["storageClassName"] == "longhorn"
         assert caches[0]["resources"] == caches[1]["resources"]
-    _isvc, _runtime, _ = isvc_parts(mig())
+    _isvc, _runtime, _rest = isvc_parts(mig())
     assert "nvidia.com/mig-3g.40gb" in _isvc["spec"]["predictor"]["model"]["resources"]["limits"]
     assert "nvidia.com/gpu" not in _isvc["spec"]["predictor"]["model"]["resources"]["limits"]
 
@@ -268,7 +268,7 @@ def test_inference_service_and_runtime_validate_against_kserves_crds_and_a_wrong
     render = serving()
     crds = crd_catalogue(render, "kserve-crd")
     assert ("serving.kserve.io/v1beta1", "InferenceService") in crds
-    isvc, runtime, _ = isvc_parts(render)
+    isvc, runtime, _rest = isvc_parts(render)
     version = k8s_minor(render)
     assert validate_manifests.validate_object(isvc, version, crds=crds) == []
     assert validate_manifests.validate_object(runtime, version, crds=crds) == []
@@ -304,7 +304,7 @@ def test_knative_mode_is_opt_in_and_complete():
     assert {k for k, v in serving_cr["spec"]["config"]["features"].items() if v == "enabled"} >= {
         "kubernetes.podspec-runtimeclassname", "kubernetes.podspec-tolerations",
         "kubernetes.podspec-persistent-volume-claim"}
-    isvc, _runtime, _ = isvc_parts(render)
+    isvc, _runtime, _rest = isvc_parts(render)
     assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Knative"
     assert "deploymentStrategy" not in isvc["spec"]["predictor"]
 

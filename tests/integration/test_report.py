@@ -47,8 +47,10 @@ def test_report(tmp_path):
     # UIs without a login are not exposed unless the inventory sets their NodePort (issue #16)
     assert "| Hubble UI | kubectl -n kube-system port-forward svc/hubble-ui 12000:80, then http://localhost:12000 | - |" in md
     assert "| Ingress (ingress-nginx) | LoadBalancer address from MetalLB pool(s) lab |" in md
-    assert re.search(r"\| vLLM \(OpenAI-compatible API\) \| http://192\.168\.56\.11:30800/v1 \| 30800 \| API key \(Authorization: Bearer\) in \S+/vllm-api-key \|", md)
-    assert "| Longhorn UI | kubectl -n longhorn-system port-forward svc/longhorn-frontend 8000:80, then http://localhost:8000 | - | none (the UI has no login" in md
+    assert re.search(r"\| vLLM \(OpenAI-compatible API\) \| http://192\.168\.56\.11:30800/v1 \| 30800 \| "
+                     r"API key \(Authorization: Bearer\) in \S+/vllm-api-key \|", md)
+    assert ("| Longhorn UI | kubectl -n longhorn-system port-forward svc/longhorn-frontend 8000:80, then http://localhost:8000 "
+            "| - | none (the UI has no login") in md
     assert re.search(r"\| Harbor \(registry and UI\) \| http://192\.168\.56\.11:30002 \| 30002 \| "
                      r"admin / \S+/credentials/harbor-admin-password; robots: \S+/credentials/harbor-robot-", md)
     assert re.search(r"\| Gitea \| http://192\.168\.56\.11:30310 \| 30310 \| gitea_admin / \S+/gitea-admin-password \|", md)

@@ -12,7 +12,6 @@ its default-deny policy and grant itself the quota."""
 
 import json
 import os
-import ssl
 import sys
 import urllib.error
 import urllib.request

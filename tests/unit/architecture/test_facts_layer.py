@@ -19,7 +19,7 @@ def _load(path):
 
 
 def _files(top, suffixes=(".yml", ".yaml", ".j2")):
-    for dirpath, _, names in os.walk(top):
+    for dirpath, _dirs, names in os.walk(top):
         for name in names:
             if name.endswith(suffixes):
                 yield os.path.join(dirpath, name)

@@ -22,7 +22,7 @@ PLAY = [{
     "name": "Cilium's k3s manifest", "hosts": "cp", "gather_facts": False,
     "tasks": [
         {"name": "Write the manifest", "ansible.builtin.import_role": {"name": "aiinfra.cluster.cilium",
-                                                                        "tasks_from": "k3s_manifest"}},
+                                                                       "tasks_from": "k3s_manifest"}},
         {"name": "Record what the entry point noted", "ansible.builtin.copy": {
             "dest": "{{ record }}", "content": "{{ cilium_encryption_installed | to_json }}", "mode": "0644"},
          "check_mode": False},

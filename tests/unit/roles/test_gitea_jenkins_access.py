@@ -94,7 +94,7 @@ def _run(tmp_path, gitea, role, tasks_from, check=False):
     play = [{"name": "Jenkins in Gitea", "hosts": "localhost", "gather_facts": False, "vars": common,
              "module_defaults": {"group/aiinfra.cluster.gitea": defaults},
              "tasks": [{"name": "Run", "ansible.builtin.include_role": {"name": "aiinfra.cluster." + role,
-                                                                         "tasks_from": tasks_from}}]}]
+                                                                        "tasks_from": tasks_from}}]}]
     (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"), HOME=str(tmp_path))

@@ -34,7 +34,7 @@ def _run(tmp_path, api, robot_secret=None, robot_changed=False, check=False):
     kubeconfig = str(api.kubeconfig(tmp_path / "kubeconfig"))
     play = [{"name": "Harbor registry Secret", "hosts": "localhost", "gather_facts": False,
              "vars": {"ansible_python_interpreter": sys.executable, "ansible_connection": "local",
-                      "k8s_registry_enabled": True, "k8s_registry_host": ADDRESS.split(":")[0],
+                      "k8s_registry_enabled": True, "k8s_registry_host": ADDRESS.split(":", maxsplit=1)[0],
                       "k8s_registry_node_port": int(ADDRESS.split(":")[1]), "k8s_credentials_dir": str(credentials),
                       "k8s_kubeconfig": kubeconfig, "harbor_registry_secret_namespaces": ["jenkins"],
                       "harbor_robot_results": {"changed": robot_changed}},

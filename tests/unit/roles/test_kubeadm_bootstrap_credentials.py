@@ -58,7 +58,7 @@ def secret_expressions(argv):
 
 
 def test_no_credential_on_any_kubeadm_command_line():
-    commands = [(name, task["name"], argv_of(task)) for name, task, _ in all_tasks() if argv_of(task) is not None]
+    commands = [(name, task["name"], argv_of(task)) for name, task, _where in all_tasks() if argv_of(task) is not None]
     assert len(commands) > 10  # the role's commands were found
     leaks = [(name, title, secret_expressions(argv)) for name, title, argv in commands if secret_expressions(argv)]
     assert leaks == []
@@ -86,9 +86,9 @@ def test_each_join_creates_a_fresh_short_lived_token_on_the_first_control_plane_
     assert argv[argv.index("--ttl") + 1] == "{{ kubeadm_token_ttl }}"
     assert create["delegate_to"] == "{{ groups['k8s_control_plane'][0] }}" and create["no_log"] is True
     assert section == "tasks"
-    keep, _ = join["Keep the join token"]
+    keep, _where = join["Keep the join token"]
     assert "aiinfra.cluster.kubeadm_created_token" in keep["ansible.builtin.set_fact"]["kubeadm_join_token"]
-    config, _ = join["Configuration of this node, with the fresh join token"]
+    config, _where = join["Configuration of this node, with the fresh join token"]
     assert config["vars"] == {"kubeadm_token": "{{ kubeadm_join_token }}"}
     delete, section = join["Delete this join's bootstrap token on the first control-plane node (by its public id)"]
     assert section == "always"
@@ -116,17 +116,17 @@ def test_credential_files_are_0600_read_through_config_and_removed_in_always(tas
     removals = [(t, s) for t, s in tasks
                 if (t.get("ansible.builtin.file") or {}).get("path") == path
                 and t["ansible.builtin.file"].get("state") == "absent"]
-    assert [s for _, s in removals] == ["always"]
+    assert [s for _task, s in removals] == ["always"]
 
 
 def test_kubeadm_init_prints_neither_token_nor_certificate_key():
-    init = [t for t, _ in task_file("init.yml") if argv_of(t) and argv_of(t)[:2] == ["kubeadm", "init"]]
+    init = [t for t, _where in task_file("init.yml") if argv_of(t) and argv_of(t)[:2] == ["kubeadm", "init"]]
     assert len(init) == 1
     assert {"--skip-token-print", "--skip-certificate-key-print"} <= set(argv_of(init[0]))
 
 
 def test_a_configuration_left_by_an_older_run_is_removed():
     main = by_name("main.yml")
-    task, _ = main["Remove a kubeadm configuration an older run left on the node (it held the bootstrap token and "
-                   "certificate key)"]
+    task, _where = main["Remove a kubeadm configuration an older run left on the node (it held the bootstrap token and "
+                        "certificate key)"]
     assert task["ansible.builtin.file"] == {"path": "{{ kubeadm_config_file }}", "state": "absent"}

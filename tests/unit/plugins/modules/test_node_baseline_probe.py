@@ -59,7 +59,7 @@ def args(node, **over):
         "absent": [str(etc / "certs.d" / "old:5000")],
         "packages": ["containerd", "curl"],
         "services": [{"name": "containerd", "started": True}, {"name": "systemd-timesyncd", "started": False,
-                                                                "enabled": False}],
+                                                               "enabled": False}],
         "sysctls": {"net.ipv4.ip_forward": current},
         "kernel_modules": {"overlay": str(node["root"] / "module_overlay")},
         "swap": True,
@@ -103,9 +103,9 @@ def test_each_kind_of_drift_is_reported(node):
     os.rmdir(str(node["root"] / "module_overlay"))                          # a module gone
     wanted = "0" if open("/proc/sys/net/ipv4/ip_forward").read().strip() == "1" else "1"
     run = run_module("node_baseline_probe", args(node, packages=["containerd", "chrony", "nfs-common"],
-                                                   services=[{"name": "systemd-timesyncd", "started": False}],
-                                                   sysctls={"net.ipv4.ip_forward": wanted,
-                                                            "net.aiinfra.no_such_key": 1}),
+                                                 services=[{"name": "systemd-timesyncd", "started": False}],
+                                                 sysctls={"net.ipv4.ip_forward": wanted,
+                                                          "net.aiinfra.no_such_key": 1}),
                      path_prepend=node["bin"])
     assert not run.crashed, run.stderr
     r = run.result

@@ -425,7 +425,7 @@ def test_webhook_created_with_secret_then_left_alone(gitea):
     out = run(gitea_webhook, args, diff=True)
     assert gitea.writes == [("POST", "/api/v1/repos/gitea_admin/demo-app/hooks")]
     assert gitea.last_write[2] == {"type": "gitea", "events": ["push"], "active": True, "branch_filter": "*",
-                                     "config": {"url": HOOK, "content_type": "json", "secret": "s3cr3t"}}
+                                   "config": {"url": HOOK, "content_type": "json", "secret": "s3cr3t"}}
     assert out.result["hook"]["url"] == HOOK and "s3cr3t" not in repr(out.result)
     assert run(gitea_webhook, args).result["changed"] is False and len(gitea.writes) == 1
 

@@ -75,7 +75,7 @@ def test_check_mode_writes_nothing_and_says_stand_in(tmp_path):
     value, created, fake = read_or_create(path, "kubeadm_token", None, check_mode=True)
     assert created and fake and value == stand_in("kubeadm_token", None)
     assert not os.path.exists(os.path.dirname(path))
-    real, _, _ = read_or_create(path, "kubeadm_token", None)
+    real, _created, _fake = read_or_create(path, "kubeadm_token", None)
     assert read_or_create(path, "kubeadm_token", None, check_mode=True) == (real, False, False)
 
 
@@ -91,7 +91,7 @@ def test_concurrent_creators_end_with_one_secret(tmp_path):
     def worker():
         results.append(read_or_create(path, "password", 32, generator=slow_generate)[0])
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
+    threads = [threading.Thread(target=worker) for _index in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -9,6 +9,8 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.aiinfra.cluster.plugins.plugin_utils import release
+
 _VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)\+k3s(\d+)")
 
 
@@ -23,10 +25,7 @@ def parse_version(text):
 
 
 def version_key(tag):
-    m = _VERSION.fullmatch(tag or "")
-    if not m:
-        raise K3sError("not a k3s release tag: %r (want e.g. v1.31.4+k3s1)" % tag)
-    return tuple(int(x) for x in m.groups())
+    return release.version_key(_VERSION, tag, K3sError, "k3s release tag (want e.g. v1.31.4+k3s1)")
 
 
 def install_action(installed, wanted, allow_downgrade=False):

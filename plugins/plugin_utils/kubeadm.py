@@ -14,6 +14,8 @@ import hashlib
 import ipaddress
 import re
 
+from ansible_collections.aiinfra.cluster.plugins.plugin_utils import release
+
 _VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
 TOKEN_RE = re.compile(r"^[a-z0-9]{6}\.[a-z0-9]{16}$")
 CERT_KEY_RE = re.compile(r"^[a-f0-9]{64}$")
@@ -39,10 +41,7 @@ def parse_version(text):
 
 
 def version_key(tag):
-    m = _VERSION.fullmatch(tag or "")
-    if not m:
-        raise KubeadmError("not a Kubernetes release: %r (want e.g. v1.31.4)" % tag)
-    return tuple(int(x) for x in m.groups())
+    return release.version_key(_VERSION, tag, KubeadmError, "Kubernetes release (want e.g. v1.31.4)")
 
 
 def api_version(kubernetes_version):

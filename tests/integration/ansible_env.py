@@ -141,3 +141,17 @@ def serving_namespace():
     """The lab's security and serving layers with vLLM in another namespace."""
     return shared_render("serving-namespace", "inventories/lab", "-e", "k8s_serving_namespace=llm-serving",
                          roles=("security_baseline", "vllm"))
+
+
+def promtool_check_rules(rules, directory):
+    """`promtool check rules` on the spec of each PrometheusRule/VMRule (one file per rule object in directory); the
+    number of rule files it passed. Fails the test with promtool's output when it refuses one."""
+    files = []
+    for rule in rules:
+        path = os.path.join(str(directory), "%s.rules.yml" % rule["metadata"]["name"])
+        with open(path, "w") as f:
+            f.write(yaml.safe_dump(rule["spec"]))
+        files.append(path)
+    out = subprocess.run(["promtool", "check", "rules", *files], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout.count("SUCCESS")

@@ -5,6 +5,13 @@ import pytest
 
 from ansible_collections.aiinfra.cluster.plugins.module_utils import storage_choice as sc
 
+
+def assert_problems(problems, expect, also=""):
+    """Exactly as many problems as expected, each containing its expected fragment (and `also`)."""
+    assert len(problems) == len(expect), problems
+    for got, want in zip(problems, expect):
+        assert want in got and also in got
+
 THREE = {"w1": ["/dev/sdb"], "w2": ["/dev/disk/by-id/nvme-Samsung_SSD_980_S64DNX0R123456"], "g1": ["/dev/vdb", "/dev/vdc"]}
 
 DEVICE_CASES = [
@@ -26,10 +33,7 @@ DEVICE_CASES = [
 
 @pytest.mark.parametrize("devices,expect", [c[1:] for c in DEVICE_CASES], ids=[c[0] for c in DEVICE_CASES])
 def test_device_paths(devices, expect):
-    problems = sc.rook_device_problems(devices)
-    assert len(problems) == len(expect), problems
-    for got, want in zip(problems, expect):
-        assert want in got
+    assert_problems(sc.rook_device_problems(devices), expect)
 
 
 COUNT_CASES = [
@@ -47,10 +51,7 @@ COUNT_CASES = [
 
 @pytest.mark.parametrize("devices,replicas,expect", [c[1:] for c in COUNT_CASES], ids=[c[0] for c in COUNT_CASES])
 def test_node_count(devices, replicas, expect):
-    problems = sc.rook_node_count_problems(devices, replicas)
-    assert len(problems) == len(expect), problems
-    for got, want in zip(problems, expect):
-        assert want in got
+    assert_problems(sc.rook_node_count_problems(devices, replicas), expect)
 
 
 def test_rook_problems_reports_paths_before_the_count():
@@ -116,10 +117,7 @@ METRICS_CASES = [
 
 @pytest.mark.parametrize("stacks,expect", [c[1:] for c in METRICS_CASES], ids=[c[0] for c in METRICS_CASES])
 def test_one_metrics_stack(stacks, expect):
-    problems = sc.metrics_stack_problems(stacks)
-    assert len(problems) == len(expect), problems
-    for got, want in zip(problems, expect):
-        assert want in got and "Exactly one metrics stack" in got
+    assert_problems(sc.metrics_stack_problems(stacks), expect, also="Exactly one metrics stack")
 
 
 META_CASES = [
@@ -135,10 +133,7 @@ META_CASES = [
 
 @pytest.mark.parametrize("engine,engines_on,expect", [c[1:] for c in META_CASES], ids=[c[0] for c in META_CASES])
 def test_juicefs_meta_engine(engine, engines_on, expect):
-    problems = sc.juicefs_meta_engine_problems(engine, engines_on)
-    assert len(problems) == len(expect), problems
-    for got, want in zip(problems, expect):
-        assert want in got
+    assert_problems(sc.juicefs_meta_engine_problems(engine, engines_on), expect)
 
 
 HOSTS = [{"name": "m1", "rook_devices": ["/dev/sdb"]}, {"name": "m2"}, {"name": "w1", "rook_devices": ["/dev/sdc"]},
@@ -175,7 +170,4 @@ ALL_CASES = [
 
 @pytest.mark.parametrize("hosts,data,expect", [c[1:] for c in ALL_CASES], ids=[c[0] for c in ALL_CASES])
 def test_data_service_problems(hosts, data, expect):
-    problems = sc.data_service_problems(hosts, data)
-    assert len(problems) == len(expect), problems
-    for got, want in zip(problems, expect):
-        assert want in got
+    assert_problems(sc.data_service_problems(hosts, data), expect)

@@ -12,6 +12,7 @@ def assert_problems(problems, expect, also=""):
     for got, want in zip(problems, expect):
         assert want in got and also in got
 
+
 THREE = {"w1": ["/dev/sdb"], "w2": ["/dev/disk/by-id/nvme-Samsung_SSD_980_S64DNX0R123456"], "g1": ["/dev/vdb", "/dev/vdc"]}
 
 DEVICE_CASES = [

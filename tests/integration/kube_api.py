@@ -729,3 +729,30 @@ class Haproxy:
 def vip_url(plane):
     """The VIP as clients use it: haproxy's frontend on loopback (the serving certificates carry 127.0.0.1)."""
     return "https://127.0.0.1:%d" % VIP_PORT
+
+
+# --- CustomResourceDefinitions of the real charts on a v1.20 server ------------------------------------------------
+
+CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+
+def crd_path(name):
+    return CRD_PATH + "/" + name
+
+
+def uses_cel(node):
+    """Whether a CRD (or any part of one) carries x-kubernetes-validations: CEL rules, Kubernetes 1.25+."""
+    if isinstance(node, dict):
+        return "x-kubernetes-validations" in node or any(uses_cel(v) for v in node.values())
+    if isinstance(node, list):
+        return any(uses_cel(v) for v in node)
+    return False
+
+
+def without_cel(node):
+    """The same CRD without its CEL rules (what a v1.20 server that refuses them can be given)."""
+    if isinstance(node, dict):
+        return {k: without_cel(v) for k, v in node.items() if k != "x-kubernetes-validations"}
+    if isinstance(node, list):
+        return [without_cel(v) for v in node]
+    return node

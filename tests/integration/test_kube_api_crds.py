@@ -86,22 +86,10 @@ def recap(proc):
     return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, match.groups())))
 
 
-def uses_cel(node):
-    if isinstance(node, dict):
-        return "x-kubernetes-validations" in node or any(uses_cel(v) for v in node.values())
-    if isinstance(node, list):
-        return any(uses_cel(v) for v in node)
-    return False
-
-
-def crd_path(name):
-    return "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/" + name
-
-
 def established(api, name, timeout=60):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        status, body = api.request("GET", crd_path(name))
+        status, body = api.request("GET", kube_api.crd_path(name))
         conditions = {c["type"]: c["status"] for c in (body.get("status") or {}).get("conditions", [])} \
             if status == 200 else {}
         if conditions.get("Established") == "True":
@@ -141,13 +129,13 @@ def test_chart_crds_are_created_and_the_labs_custom_resources_accepted(api, rend
     proc = play(api, "chart-crds", tasks)
     for chart, obj in crds:
         name = obj["metadata"]["name"]
-        status, body = api.request("GET", crd_path(name))
+        status, body = api.request("GET", kube_api.crd_path(name))
         if status != 200:
             refused.append((chart, obj, "refused by the v1.20 API server%s" % (
-                " (x-kubernetes-validations: CEL rules are Kubernetes 1.25+)" if uses_cel(obj) else "")))
+                " (x-kubernetes-validations: CEL rules are Kubernetes 1.25+)" if kube_api.uses_cel(obj) else "")))
             continue
-        if uses_cel(obj):
-            kept = uses_cel(body["spec"])
+        if kube_api.uses_cel(obj):
+            kept = kube_api.uses_cel(body["spec"])
             refused.append((chart, obj, "accepted, but v1.20 %s its x-kubernetes-validations (CEL rules are "
                                         "Kubernetes 1.25+): those checks are not enforced here" % (
                                             "keeps (unenforced)" if kept else "drops")))

@@ -221,25 +221,6 @@ def tier():
 
 # --- what the cluster holds before the roles run --------------------------------------------------------------
 
-def uses_cel(node):
-    if isinstance(node, dict):
-        return "x-kubernetes-validations" in node or any(uses_cel(v) for v in node.values())
-    if isinstance(node, list):
-        return any(uses_cel(v) for v in node)
-    return False
-
-
-def without_cel(node):
-    if isinstance(node, dict):
-        return {k: without_cel(v) for k, v in node.items() if k != "x-kubernetes-validations"}
-    if isinstance(node, list):
-        return [without_cel(v) for v in node]
-    return node
-
-
-CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
-
-
 def render(t):
     """playbooks/render.yml on the tier's inventory (the same layers and variables as the runs), then every Helm
     release it records rendered from the real chart (scripts/render_charts.py)."""
@@ -261,12 +242,12 @@ def create_chart_crds(t):
                 crds.setdefault(obj["metadata"]["name"], (rendered.release.chart, obj))
     assert crds, "the charts rendered no CRDs"
     for crd_name, (chart, obj) in sorted(crds.items()):
-        status, body = t.plane.request("POST", CRD_PATH, obj)
-        if status == 422 and uses_cel(obj):
-            status, body = t.plane.request("POST", CRD_PATH, without_cel(obj))
+        status, body = t.plane.request("POST", kube_api.CRD_PATH, obj)
+        if status == 422 and kube_api.uses_cel(obj):
+            status, body = t.plane.request("POST", kube_api.CRD_PATH, kube_api.without_cel(obj))
             t.crd_notes.append((crd_name, chart, "refused with its x-kubernetes-validations (CEL rules are Kubernetes "
                                                  "1.25+); created without them: those checks are not enforced here"))
-        elif status == 201 and uses_cel(obj):
+        elif status == 201 and kube_api.uses_cel(obj):
             t.crd_notes.append((crd_name, chart, "accepted; its x-kubernetes-validations (CEL, Kubernetes 1.25+) "
                                                  "are not enforced by v1.20"))
         if status != 201:
@@ -275,7 +256,7 @@ def create_chart_crds(t):
     pending = set(crds) - {n for n, _c, note in t.crd_notes if note.startswith("REFUSED")}
     while pending and time.time() < deadline:
         for name in sorted(pending):
-            status, body = t.plane.request("GET", CRD_PATH + "/" + name)
+            status, body = t.plane.request("GET", kube_api.crd_path(name))
             conditions = {c["type"]: c["status"] for c in (body.get("status") or {}).get("conditions", [])} \
                 if status == 200 else {}
             if conditions.get("Established") == "True":

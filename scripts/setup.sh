@@ -36,11 +36,12 @@ if [ ! -x .venv/bin/ansible-playbook ] || [ "$want" != "$have" ] || ! cmp -s req
   cp requirements.txt .venv/.requirements.txt
 fi
 
-# kube-apiserver v1.20.2 for the live API-server tier (tests/integration/test_kube_api_*.py), built once from
-# Debian's source package and cached under ~/.cache/aiinfra/kubernetes; a later run finds it in a second.
+# Kubernetes v1.20.2 for the live API-server tier (tests/integration/test_kube_api_*.py: kube-apiserver) and the
+# kubelet tier (test_kubelet_nodes_live.py: also kubelet, kube-controller-manager, kube-scheduler), built once from
+# Debian's source package and cached under ~/.cache/aiinfra/kubernetes; a later run finds them in a second.
 # AIINFRA_SKIP_KUBE_BUILD=1 skips it (the fresh-Debian check, which runs the unit suite only).
 if [ "${AIINFRA_SKIP_KUBE_BUILD:-0}" != 1 ]; then
-  scripts/build_kubernetes.sh >/dev/null
+  scripts/build_kubernetes.sh --node >/dev/null
 fi
 
 mkdir -p .collections/ansible_collections/aiinfra

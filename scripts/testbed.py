@@ -230,6 +230,7 @@ def bring_up(args, sdir, start, boot_start):
         cname = f"{args.name}-{name}"
         run(["podman", "run", "-d", "--name", cname, "--hostname", name, "--network", network, "--ip", ip,
              "--privileged", "--systemd=always", "--runtime", "runc",
+             *(["--cgroupns", args.cgroupns] if args.cgroupns else []),
              "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768",
              "--label", f"aiinfra.testbed={args.name}",
              "-v", f"{cname}-containerd:/var/lib/containerd",
@@ -313,6 +314,9 @@ def main(argv=None):
     up.add_argument("--groups", default="", help="'group=h1,h2;group2=h3' written into the inventory")
     up.add_argument("--suites", default="bookworm",
                     help="Debian release per node by position, e.g. 'bookworm,trixie' (the last one repeats)")
+    up.add_argument("--cgroupns", choices=("host", "private"),
+                    help="the nodes' cgroup namespace (podman's default when unset). 'private' for nodes that run "
+                         "a kubelet: runc then finds each container's cgroup under the node's own root")
     up.add_argument("--rebuild-image", action="store_true")
     up.add_argument("--inventory", help="also write the inventory here (e.g. inventories/testbed/hosts.yml)")
     for name, func in (("down", cmd_down), ("inventory", cmd_inventory), ("state", cmd_state)):

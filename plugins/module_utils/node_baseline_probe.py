@@ -144,6 +144,24 @@ def service_drift(props, enabled, started):
     return problems
 
 
+def started_before(props, mtimes, now_wall, now_monotonic):
+    """The paths (of ``mtimes``, {path: modification time, seconds since the epoch}) changed after the unit last
+    became active, i.e. the running process has not read them; [] when the unit is not active or all are older.
+    ``props`` holds ActiveState and ActiveEnterTimestampMonotonic (microseconds on CLOCK_MONOTONIC, as systemd
+    writes it); ``now_wall``/``now_monotonic``: time.time() and CLOCK_MONOTONIC read together, in seconds."""
+    if props.get("ActiveState") != "active":
+        return []
+    try:
+        entered = int(props.get("ActiveEnterTimestampMonotonic") or 0)
+    except ValueError:
+        raise ProbeError("systemctl show printed ActiveEnterTimestampMonotonic=%r, not a number"
+                         % props.get("ActiveEnterTimestampMonotonic"))
+    if entered <= 0:
+        return []
+    started_wall = now_wall - (now_monotonic - entered / 1e6)
+    return sorted(path for path, mtime in mtimes.items() if mtime is not None and mtime > started_wall)
+
+
 def parse_mode(mode, what):
     """An octal mode string ('0644') or number to an int; refuses anything else."""
     if isinstance(mode, int) and not isinstance(mode, bool):
@@ -195,6 +213,8 @@ def summary(result):
     for name, problems in sorted(result.get("services", {}).items()):
         if problems:
             lines.append("service %s: %s" % (name, "; ".join(problems)))
+    for name, paths in sorted(result.get("services_stale", {}).items()):
+        lines.append("service %s runs on an older configuration: %s changed after it started" % (name, ", ".join(paths)))
     for key, have in sorted(result.get("sysctls", {}).items()):
         lines.append("sysctl %s is %s" % (key, "missing" if have is None else repr(have)))
     if result.get("modules_missing"):

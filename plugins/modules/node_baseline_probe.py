@@ -98,6 +98,13 @@ options:
         description: The unit must be active.
         type: bool
         default: false
+      restart_after:
+        description:
+          - Files the running unit must have read; one changed after the unit last became active is reported in
+            RV(services_stale) (a restart that was due did not happen, e.g. a run failed before its handler).
+        type: list
+        elements: path
+        default: []
   sysctls:
     description: sysctl name to the value its runtime setting (C(/proc/sys)) must have.
     type: dict
@@ -213,6 +220,11 @@ kernel:
   description: The running kernel's release.
   type: str
   returned: always
+services_stale:
+  description: Unit name to the O(services[].restart_after) files changed after the active unit started.
+  returned: always
+  type: dict
+  sample: {"containerd": ["/etc/containerd/aiinfra-cri.toml"]}
 containerd_config_dump:
   description: The output of C(containerd config dump); null when not asked, containerd is not installed or it failed.
   type: str
@@ -228,12 +240,13 @@ import grp
 import hashlib
 import os
 import pwd
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 from ansible_collections.aiinfra.cluster.plugins.module_utils.node_baseline_probe import (
     ProbeError, fstab_swap_entries, match_units, missing_packages, parse_dpkg_query, parse_mode, parse_systemctl_show,
-    path_drift, proc_swaps_active, service_drift, summary, sysctl_drift, sysctl_path,
+    path_drift, proc_swaps_active, service_drift, started_before, summary, sysctl_drift, sysctl_path,
 )
 
 ENV = {"LC_ALL": "C", "LANG": "C"}
@@ -283,6 +296,11 @@ def _check_path(want, kind):
     return path_drift(want, st, owner, group, checksum=checksum, kind=kind)
 
 
+def _mtime(path):
+    st = _lstat(path)
+    return None if st is None else st.st_mtime
+
+
 def _run(module, argv):
     return module.run_command(argv, environ_update=ENV)
 
@@ -290,7 +308,7 @@ def _run(module, argv):
 def probe(module):
     p = module.params
     result = {"files": {}, "directories": {}, "absent_present": [], "packages_missing": [], "services": {},
-              "sysctls": {}, "modules_missing": [], "swap_active": [], "fstab_swap": [],
+              "services_stale": {}, "sysctls": {}, "modules_missing": [], "swap_active": [], "fstab_swap": [],
               "kernel": os.uname()[2], "containerd_config_dump": None}
     for want in p["files"]:
         why = _check_path(want, "file")
@@ -319,15 +337,20 @@ def probe(module):
         if systemctl is None:
             units = dict((name, {}) for name in names)
         else:
-            rc, out, err = _run(module, [systemctl, "show", "--property=Id,Names,LoadState,ActiveState,UnitFileState",
+            rc, out, err = _run(module, [systemctl, "show", "--property=Id,Names,LoadState,ActiveState,UnitFileState,ActiveEnterTimestampMonotonic",
                                          "--"] + names)
             if rc != 0:
                 module.fail_json(msg="systemctl show %s failed (rc=%d): %s" % (" ".join(names), rc, err.strip()),
                                  rc=rc, stderr=err)
             units = match_units(names, parse_systemctl_show(out))
+        now_wall, now_monotonic = time.time(), time.clock_gettime(time.CLOCK_MONOTONIC)
         for service in p["services"]:
             problems = service_drift(units[service["name"]], service["enabled"], service["started"])
             result["services"][service["name"]] = problems
+            mtimes = dict((path, _mtime(path)) for path in service["restart_after"])
+            stale = started_before(units[service["name"]], mtimes, now_wall, now_monotonic)
+            if stale:
+                result["services_stale"][service["name"]] = stale
 
     actual = {}
     for key in p["sysctls"]:
@@ -367,7 +390,8 @@ def main():
             packages=dict(type="list", elements="str", default=[]),
             services=dict(type="list", elements="dict", default=[],
                           options=dict(name=dict(type="str", required=True), enabled=dict(type="bool", default=True),
-                                       started=dict(type="bool", default=False))),
+                                       started=dict(type="bool", default=False),
+                                       restart_after=dict(type="list", elements="path", default=[]))),
             sysctls=dict(type="dict", default={}),
             kernel_modules=dict(type="dict", default={}),
             swap=dict(type="bool", default=False),

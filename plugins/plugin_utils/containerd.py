@@ -143,7 +143,8 @@ def merged_config_problems(dump_text, expected):
     """What containerd's merged configuration (``containerd config dump``) lacks of the settings node_baseline made.
 
     ``expected``: socket, sandbox_image, config_path, cni_conf_dir, cni_bin_dir (each optional) and runtimes
-    ({name: {binary}}); runc and every runtime must run with SystemdCgroup = true. Returns one line per problem,
+    ({name: {binary}}), restrict_oom_score_adj (optional); runc and every runtime must run with SystemdCgroup = true.
+    Returns one line per problem,
     empty when everything is there. containerd 1.6/1.7 replace a whole plugin section with the one of each later
     imported file, so these are the settings a drop-in can take away.
     """
@@ -169,6 +170,7 @@ def merged_config_problems(dump_text, expected):
     check("registry.config_path", cri.get("registry", {}).get("config_path"), expected.get("config_path"))
     check("cni.conf_dir", cri.get("cni", {}).get("conf_dir"), expected.get("cni_conf_dir"))
     check("cni.bin_dir", cri.get("cni", {}).get("bin_dir"), expected.get("cni_bin_dir"))
+    check("restrict_oom_score_adj", cri.get("restrict_oom_score_adj"), expected.get("restrict_oom_score_adj"))
     runtimes = cri.get("containerd", {}).get("runtimes", {})
     wanted = dict(expected.get("runtimes") or {})
     wanted.setdefault("runc", {})

@@ -8,7 +8,8 @@ import pytest
 
 from ansible_collections.aiinfra.cluster.plugins.module_utils.node_baseline_probe import (
     ProbeError, fstab_swap_entries, match_units, missing_packages, normalize_sysctl_value, parse_dpkg_query, parse_mode,
-    parse_systemctl_show, path_drift, proc_swaps_active, service_drift, summary, sysctl_drift, sysctl_path,
+    parse_systemctl_show, path_drift, proc_swaps_active, service_drift, started_before, summary, sysctl_drift,
+    sysctl_path,
 )
 
 FSTAB = """# /etc/fstab: static file system information.
@@ -253,3 +254,31 @@ def test_summary_names_every_kind_and_is_empty_when_all_holds():
         "swap in use: /swapfile",
         "swap entries active in fstab: 1",
     ]
+
+
+# started_before: the unit became active 100 s after boot; now is 1000 s after boot, wall clock 1_000_000.
+ACTIVE = {"ActiveState": "active", "ActiveEnterTimestampMonotonic": str(100 * 10 ** 6)}
+STARTED_WALL = 1000000 - (1000 - 100)
+
+
+@pytest.mark.parametrize("props, mtimes, stale", [
+    (ACTIVE, {"/a": STARTED_WALL - 5, "/b": STARTED_WALL - 0.5}, []),
+    (ACTIVE, {"/a": STARTED_WALL + 2, "/b": STARTED_WALL - 1}, ["/a"]),
+    (ACTIVE, {"/b": STARTED_WALL + 1, "/a": STARTED_WALL + 3}, ["/a", "/b"]),
+    (ACTIVE, {"/missing": None}, []),
+    ({"ActiveState": "inactive", "ActiveEnterTimestampMonotonic": "0"}, {"/a": STARTED_WALL + 9}, []),
+    ({"ActiveState": "active", "ActiveEnterTimestampMonotonic": "0"}, {"/a": STARTED_WALL + 9}, []),
+])
+def test_started_before_names_files_changed_after_the_unit_started(props, mtimes, stale):
+    assert started_before(props, mtimes, 1000000, 1000) == stale
+
+
+def test_started_before_refuses_a_timestamp_that_is_not_a_number():
+    with pytest.raises(ProbeError, match="ActiveEnterTimestampMonotonic"):
+        started_before({"ActiveState": "active", "ActiveEnterTimestampMonotonic": "n/a"}, {"/a": 1}, 10, 10)
+
+
+def test_summary_names_a_service_running_on_an_older_configuration():
+    lines = summary({"services_stale": {"containerd": ["/etc/containerd/aiinfra-cri.toml"]}})
+    assert lines == ["service containerd runs on an older configuration: /etc/containerd/aiinfra-cri.toml changed "
+                     "after it started"]

@@ -170,3 +170,31 @@ def test_tool_failure_fails_with_its_message(node):
     assert not run.crashed, run.stderr
     assert run.result["failed"] is True
     assert "systemctl show containerd systemd-timesyncd failed (rc=1): System has not been booted" in run.result["msg"]
+
+
+def test_a_configuration_changed_after_the_service_started_is_reported(node):
+    """The restart a failed run never made: containerd active since before its config.toml changed."""
+    import time
+    etc = node["etc"]
+    up_for = time.clock_gettime(time.CLOCK_MONOTONIC)
+    # containerd became active 60 s ago; config.toml was written 10 s ago, sysctl.conf 120 s ago
+    entered = int((up_for - 60) * 10 ** 6)
+    now = time.time()
+    os.utime(str(etc / "config.toml"), (now - 10, now - 10))
+    os.utime(str(etc / "sysctl.conf"), (now - 120, now - 120))
+    tool(node["bin"], "systemctl", SHOW.replace("ActiveState=active\n", "ActiveState=active\nActiveEnterTimestampMonotonic=%d\n"
+                                                % entered, 1))
+    services = [{"name": "containerd", "started": True,
+                 "restart_after": [str(etc / "config.toml"), str(etc / "sysctl.conf")]}]
+    run = run_module("node_baseline_probe", args(node, services=services), path_prepend=node["bin"])
+    assert not run.crashed, run.stderr
+    r = run.result
+    assert r["services_stale"] == {"containerd": [str(etc / "config.toml")]}, r
+    assert r["holds"] is False
+    assert ("service containerd runs on an older configuration: %s changed after it started" % (etc / "config.toml")
+            in r["drift"])
+    # restarted after the write: nothing stale
+    tool(node["bin"], "systemctl", SHOW.replace("ActiveState=active\n", "ActiveState=active\nActiveEnterTimestampMonotonic=%d\n"
+                                                % int((up_for - 1) * 10 ** 6), 1))
+    r = run_module("node_baseline_probe", args(node, services=services), path_prepend=node["bin"]).result
+    assert r["services_stale"] == {}

@@ -48,11 +48,13 @@ def _render(tmp, **overrides):
         "node_baseline_containerd_cni_bin_dir": "/opt/cni/bin",
         "node_baseline_containerd_certs_dir": "/etc/containerd/certs.d",
         "node_baseline_containerd_runtime_list": NVIDIA,
+        "node_baseline_containerd_restrict_oom_score_adj": False,
     }
     conf.update(overrides)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ROLE / "templates")), keep_trailing_newline=True,
                              undefined=jinja2.StrictUndefined)
     env.filters["to_json"] = json.dumps
+    env.filters["bool"] = lambda value: str(value).lower() in ("true", "yes", "on", "1")
     (tmp / "conf.d").mkdir(exist_ok=True)
     (tmp / "config.toml").write_text(env.get_template("containerd-config.toml.j2").render(conf))
     (tmp / "aiinfra-cri.toml").write_text(env.get_template("containerd-cri.toml.j2").render(conf))
@@ -175,3 +177,16 @@ def test_no_cri_section_and_bad_text():
         "the CRI plugin (io.containerd.grpc.v1.cri) has no configuration"]
     with pytest.raises(RegistryConfigError, match="did not print TOML"):
         merged_config_problems("containerd: command not found", {})
+
+
+@needs_containerd
+@pytest.mark.parametrize("restrict", [False, True])
+def test_restrict_oom_score_adj_reaches_the_merged_configuration_and_is_checked(tmp_path, restrict):
+    """Nodes without CAP_SYS_RESOURCE (container nodes) need the CRI's restrict_oom_score_adj; the merged
+    configuration carries the role's value and the check names a configuration that lacks it."""
+    conf = _render(tmp_path, node_baseline_containerd_restrict_oom_score_adj=restrict)
+    text = _dump(tmp_path / "config.toml")
+    assert tomllib.loads(text)["plugins"]["io.containerd.grpc.v1.cri"]["restrict_oom_score_adj"] is restrict
+    assert merged_config_problems(text, dict(_expected(conf), restrict_oom_score_adj=restrict)) == []
+    assert merged_config_problems(text, dict(_expected(conf), restrict_oom_score_adj=not restrict)) == [
+        "restrict_oom_score_adj is %s, not %s" % (json.dumps(restrict), json.dumps(not restrict))]

@@ -104,3 +104,36 @@ def test_report_in_the_inventory_directory_is_not_parsed_as_inventory(tmp_path):
     assert "WARNING" not in proc.stderr.upper(), proc.stderr
     hosts = set(json.loads(proc.stdout)["_meta"]["hostvars"])
     assert hosts == {"m1", "m2", "m3", "w1", "g1"}
+
+
+def test_a_report_file_edited_deleted_or_opened_up_by_hand_is_rewritten(tmp_path):
+    """An unchanged report is read, not rewritten (issue 18), but every file is still compared with what the run
+    renders: --check --diff names the files it would rewrite and touches nothing, the run restores them (content
+    and mode 0600, directory 0700), and the run after that changes nothing."""
+    vars_file = tmp_path / "verify.json"
+    vars_file.write_text(json.dumps(VERIFY))
+    run(tmp_path, "-e", "@%s" % vars_file)
+    report = tmp_path / "report"
+    written = {name: (report / name).read_text() for name in ("report.md", "report.html", "report.json")}
+    (report / "report.md").write_text(written["report.md"].replace("| m1 | wireguard | 4 |", "| m1 | none | 4 |"))
+    (report / "report.html").unlink()
+    (report / "report.json").chmod(0o644)
+    report.chmod(0o755)
+
+    check = run(tmp_path, "-e", "@%s" % vars_file, "--check", "--diff")
+    assert re.search(r"changed=2", check.split("PLAY RECAP")[1])  # the directory, and the task writing the files
+    assert "-| m1 | none | 4 |" in check and "+| m1 | wireguard | 4 |" in check
+    assert "+++ after: %s" % (report / "report.html") in check
+    assert "(item=report.md)" in check and "(item=report.json)" in check
+    assert "| m1 | none | 4 |" in (report / "report.md").read_text() and not (report / "report.html").exists()
+    assert stat.S_IMODE((report / "report.json").stat().st_mode) == 0o644
+
+    fixed = run(tmp_path, "-e", "@%s" % vars_file)
+    assert re.search(r"changed=2", fixed.split("PLAY RECAP")[1])
+    assert {name: (report / name).read_text() for name in written} == written
+    assert stat.S_IMODE(report.stat().st_mode) == 0o700
+    for name in written:
+        assert stat.S_IMODE((report / name).stat().st_mode) == 0o600
+
+    again = run(tmp_path, "-e", "@%s" % vars_file)
+    assert re.search(r"changed=0", again.split("PLAY RECAP")[1])

@@ -5,6 +5,15 @@
 #   scripts/build_kubernetes.sh            # build (or reuse) kube-apiserver, print its path
 #   scripts/build_kubernetes.sh --node     # also kubelet, kube-controller-manager, kube-scheduler
 #   scripts/build_kubernetes.sh --print-dir  # print the cache directory and exit (no build)
+#   scripts/build_kubernetes.sh --components "kubeadm kubectl"   # any list of cmd/<name> binaries
+#   scripts/build_kubernetes.sh --version-label v1.20.1 --components "kubelet kubeadm kubectl"
+#       # the same v1.20.2 source, stamped as v1.20.1 (KUBE_GIT_VERSION), in a cache of its own:
+#       # an "old" release for upgrade tests (tests/integration/kube_debs.py packages both)
+#   scripts/build_kubernetes.sh --version-label v1.20.1 --print-dir   # that label's directory
+#
+# Each built binary is checked to report the expected version: `kubectl version --client --short`
+# ("Client Version: <v>"), `kubeadm version -o short` ("<v>"), every other one `--version`
+# ("Kubernetes <v>").
 #
 # Why this way (see ../shared/TESTBED.md): Kubernetes release binaries cannot be downloaded on
 # the test machines, but Debian's archive carries the full v1.20.2 tree with vendor/. Built with
@@ -21,10 +30,19 @@
 #                        "<component> <sha256>"; a component is reused only when it is listed
 #                        there and its file still has that checksum
 #   build.log            the last build's output
+#   version.env          the KUBE_GIT_VERSION_FILE the last build was stamped from
+#   label-<vX.Y.Z>/bin, label-<vX.Y.Z>/complete, label-<vX.Y.Z>/build.log
+#                        the same for a --version-label build (a label equal to the source's own
+#                        version, v1.20.2, is the default build above). Both share src/ and its
+#                        Go build cache (src/_output/local/go/cache, where Kubernetes' make puts
+#                        GOCACHE), so a relabelled build only relinks: the label is an -ldflags -X
+#                        value, which no compiled package depends on. Builds of any label hold
+#                        the one lock <source version>/.lock, since they share src/_output.
 #
 # Environment:
 #   AIINFRA_KUBE_SRC_VERSION  source package version (default 1.20.5+really1.20.2-1.1+deb12u1)
 #   AIINFRA_DEBIAN_MIRROR     Debian mirror (default http://deb.debian.org/debian)
+#   AIINFRA_KUBE_VERSION_LABEL  the version to stamp (like --version-label; the option wins)
 #   AIINFRA_KUBE_KEEP_SOURCE  1 keeps the unpacked source tree after the build (default 1, so a
 #                             later --node build does not fetch the source again); 0 removes it
 set -euo pipefail
@@ -33,27 +51,47 @@ export LC_ALL=C
 SRC_VERSION="${AIINFRA_KUBE_SRC_VERSION:-1.20.5+really1.20.2-1.1+deb12u1}"
 MIRROR="${AIINFRA_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 KEEP_SOURCE="${AIINFRA_KUBE_KEEP_SOURCE:-1}"
-KUBE_GIT_VERSION=v1.20.2
+# The source's own version; a --version-label build stamps another one.
+SRC_GIT_VERSION=v1.20.2
+KUBE_GIT_VERSION="${AIINFRA_KUBE_VERSION_LABEL:-$SRC_GIT_VERSION}"
 # The commit the v1.20.2 release was tagged at (kubernetes/kubernetes tag v1.20.2).
 KUBE_GIT_COMMIT=faecb196815e248d3ecfb03c680a4507229c2a56
 GO_VERSION=1.15
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
 CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/aiinfra"
-CACHE_DIR="$CACHE_ROOT/kubernetes/$SRC_VERSION"
+# BASE_DIR holds the source tree (shared by every label); CACHE_DIR the binaries of this label.
+BASE_DIR="$CACHE_ROOT/kubernetes/$SRC_VERSION"
 GO_DIR="$CACHE_ROOT/go-$GO_VERSION"
-MARKER="$CACHE_DIR/complete"
 
 components=(kube-apiserver)
+print_dir=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --node) components=(kube-apiserver kubelet kube-controller-manager kube-scheduler) ;;
     --components) shift; read -r -a components <<<"${1:?--components needs a list}" ;;
-    --print-dir) echo "$CACHE_DIR"; exit 0 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    --version-label) shift; KUBE_GIT_VERSION="${1:?--version-label needs a version such as v1.20.1}" ;;
+    --print-dir) print_dir=1 ;;
+    -h|--help) sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "build_kubernetes.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
+done
+# The form Kubernetes' hack/lib/version.sh accepts, kept to plain release versions here: the
+# label names a cache directory and becomes a Debian package version in kube_debs.py.
+if ! [[ "$KUBE_GIT_VERSION" =~ ^v[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
+  echo "build_kubernetes.sh: version label '$KUBE_GIT_VERSION' is not of the form vX.Y.Z" >&2
+  exit 2
+fi
+if [ "$KUBE_GIT_VERSION" = "$SRC_GIT_VERSION" ]; then
+  CACHE_DIR="$BASE_DIR"
+else
+  CACHE_DIR="$BASE_DIR/label-$KUBE_GIT_VERSION"
+fi
+MARKER="$CACHE_DIR/complete"
+if [ "$print_dir" = 1 ]; then echo "$CACHE_DIR"; exit 0; fi
+for c in "${components[@]}"; do
+  [[ "$c" =~ ^[a-z0-9-]+$ ]] || { echo "build_kubernetes.sh: bad component name '$c'" >&2; exit 2; }
 done
 
 log() { echo "build_kubernetes: $*" >&2; }
@@ -84,9 +122,9 @@ done
 [ -r "$KEYRING" ] || die "$KEYRING is missing; install debian-archive-keyring"
 
 mkdir -p "$CACHE_DIR/bin"
-exec 9>"$CACHE_DIR/.lock"
+exec 9>"$BASE_DIR/.lock"
 if ! flock -n 9; then
-  log "another build holds $CACHE_DIR/.lock; waiting for it"
+  log "another build holds $BASE_DIR/.lock; waiting for it"
   flock 9
   # The other build may have produced what we need.
   still=()
@@ -143,7 +181,7 @@ export PATH="$GOROOT/bin:$PATH"
 go version | grep -q "go$GO_VERSION" || die "expected Go $GO_VERSION, got: $(go version)"
 
 # --- the kubernetes source package ----------------------------------------------------------
-SRC_DIR="$CACHE_DIR/src"
+SRC_DIR="$BASE_DIR/src"
 if [ ! -f "$SRC_DIR/.unpacked" ]; then
   log "fetching source package kubernetes=$SRC_VERSION (private bookworm deb-src config)"
   mapfile -t SRCAPT < <(apt_private bookworm "deb-src [signed-by=$KEYRING] $MIRROR bookworm main
@@ -161,7 +199,7 @@ deb-src [signed-by=$KEYRING] ${MIRROR%/debian}/debian-security bookworm-security
   rm -rf "$SRC_DIR"
   (cd "$TMP/src" && dpkg-source --require-strong-checksums --no-copy -x "$dsc" "$SRC_DIR") >&2 \
     || die "dpkg-source -x $(basename "$dsc") failed (checksum mismatch or broken source package)"
-  cp "$dsc" "$CACHE_DIR/"
+  cp "$dsc" "$BASE_DIR/"
   touch "$SRC_DIR/.unpacked"
 fi
 
@@ -170,11 +208,22 @@ what=""
 for c in "${missing[@]}"; do what="$what cmd/$c"; done
 what="${what# }"
 log "building $what with $(go version | cut -d' ' -f3) in $SRC_DIR (log: $CACHE_DIR/build.log)"
-export GOPATH="$CACHE_DIR/gopath" GOCACHE="$CACHE_DIR/gocache" GOFLAGS=-mod=vendor GO111MODULE=
-# Debian's tree is not a git checkout; the version comes from these variables.
+# (Kubernetes' make overrides GOPATH and GOCACHE with src/_output/local/go[/cache].)
+export GOPATH="$BASE_DIR/gopath" GOCACHE="$BASE_DIR/gocache" GOFLAGS=-mod=vendor GO111MODULE=
+# Debian's tree is not a git checkout but a `git archive` export: hack/lib/version.sh takes the
+# version from the strings git substituted into it (tag v1.20.2, tree state "archive") and ignores
+# KUBE_GIT_VERSION from the environment. Only KUBE_GIT_VERSION_FILE takes precedence over that, so
+# every build (default label included, with the values the archive itself gives) reads this file.
+[[ "$KUBE_GIT_VERSION" =~ ^v([0-9]+)\.([0-9]+)\. ]]
+cat >"$CACHE_DIR/version.env" <<EOF
+KUBE_GIT_COMMIT='$KUBE_GIT_COMMIT'
+KUBE_GIT_TREE_STATE='archive'
+KUBE_GIT_VERSION='$KUBE_GIT_VERSION'
+KUBE_GIT_MAJOR='${BASH_REMATCH[1]}'
+KUBE_GIT_MINOR='${BASH_REMATCH[2]}'
+EOF
 if ! (cd "$SRC_DIR" && make WHAT="$what" KUBE_BUILD_PLATFORMS=linux/amd64 \
-      KUBE_GIT_VERSION="$KUBE_GIT_VERSION" KUBE_GIT_TREE_STATE=clean KUBE_GIT_COMMIT="$KUBE_GIT_COMMIT" \
-      KUBE_VERBOSE=1) >"$CACHE_DIR/build.log" 2>&1; then
+      KUBE_GIT_VERSION_FILE="$CACHE_DIR/version.env" KUBE_VERBOSE=1) >"$CACHE_DIR/build.log" 2>&1; then
   tail -n 40 "$CACHE_DIR/build.log" >&2
   die "make WHAT='$what' failed in $SRC_DIR; full log: $CACHE_DIR/build.log"
 fi
@@ -182,8 +231,14 @@ fi
 for c in "${missing[@]}"; do
   out="$SRC_DIR/_output/local/bin/linux/amd64/$c"
   [ -x "$out" ] || die "make succeeded but $out is missing"
-  ver="$("$out" --version 2>&1 || true)"
-  case "$ver" in *"$KUBE_GIT_VERSION"*) ;; *) die "$out --version says '$ver', expected $KUBE_GIT_VERSION" ;; esac
+  # Each prints exactly one line; compare it whole, so v1.20.1 does not pass for v1.20.10.
+  case "$c" in
+    kubectl) vcmd=(version --client --short); want="Client Version: $KUBE_GIT_VERSION" ;;
+    kubeadm) vcmd=(version -o short); want="$KUBE_GIT_VERSION" ;;
+    *) vcmd=(--version); want="Kubernetes $KUBE_GIT_VERSION" ;;
+  esac
+  ver="$("$out" "${vcmd[@]}" 2>&1 || true)"
+  [ "$ver" = "$want" ] || die "$out ${vcmd[*]} says '$ver', expected '$want'"
   install -m 0755 "$out" "$CACHE_DIR/bin/$c.new"
   mv "$CACHE_DIR/bin/$c.new" "$CACHE_DIR/bin/$c"
   sum="$(sha256sum "$CACHE_DIR/bin/$c" | cut -d' ' -f1)"
@@ -194,5 +249,5 @@ done
 if [ "$KEEP_SOURCE" = 0 ]; then
   rm -rf "$SRC_DIR" "$GOPATH" "$GOCACHE"
 fi
-log "built $what in $(( $(date +%s) - start )) s"
+log "built $what ($KUBE_GIT_VERSION) in $(( $(date +%s) - start )) s"
 for c in "${components[@]}"; do echo "$CACHE_DIR/bin/$c"; done

@@ -12,7 +12,7 @@ if [ "${AIINFRA_SKIP_APT:-0}" != 1 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends \
     python3 python3-venv git \
-    podman runc netavark aardvark-dns iptables debootstrap openssh-client rsync \
+    podman runc netavark aardvark-dns iptables debootstrap openssh-client rsync gpg gpg-agent \
     containerd skopeo docker-registry busybox-static \
     etcd-server etcd-client haproxy keepalived wireguard-tools wireguard-go \
     prometheus prometheus-alertmanager iproute2 iputils-ping curl shellcheck bc \
@@ -42,6 +42,10 @@ fi
 # AIINFRA_SKIP_KUBE_BUILD=1 skips it (the fresh-Debian check, which runs the unit suite only).
 if [ "${AIINFRA_SKIP_KUBE_BUILD:-0}" != 1 ]; then
   scripts/build_kubernetes.sh --node >/dev/null
+  # the kubelet tier's packages: kubeadm and kubectl, and the same source labelled v1.20.1 (the "old" release
+  # upgrade.yml upgrades from); relabelled builds only relink (about 35 s)
+  scripts/build_kubernetes.sh --components "kubeadm kubectl" >/dev/null
+  scripts/build_kubernetes.sh --version-label v1.20.1 --components "kubelet kubeadm kubectl" >/dev/null
 fi
 
 mkdir -p .collections/ansible_collections/aiinfra

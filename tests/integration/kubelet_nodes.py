@@ -15,11 +15,14 @@ What is real here, and what stands in (tests/README.md, "The kubelet tier", list
 - The control plane: Debian's etcd and kube-apiserver, kube-controller-manager and kube-scheduler v1.20.2 built from
   Debian's source package, as processes on this machine, listening on the test bed's gateway address (the nodes
   reach it over their network, as they would a VIP).
-- The kubelets: v1.20.2 from the same source, installed on each node from Debian packages built from the cached
-  binaries (tests/integration/kube_debs.py) out of a signed apt repository on the gateway, laid out as kubeadm
-  lays a node out (/etc/kubernetes/kubelet.conf, /var/lib/kubelet/config.yaml and kubeadm-flags.env, the
-  package's unit and kubeadm drop-in). STAND-IN: `kubeadm join` itself - this file writes what it would write (a
-  client certificate for system:node:<name> is issued directly instead of through a bootstrap token and a CSR).
+- The kubelets: kubelet, kubeadm and kubectl packages built from the cached binaries (tests/integration/kube_debs.py:
+  v1.20.2, and the same source labelled v1.20.1 as the "old" release) in a signed apt repository on the gateway,
+  installed by the kubeadm role's own `packages` tasks (repository, install, holds) at v1.20.1; upgrade.yml moves
+  them to v1.20.2 with the kubeadm role's `upgrade` tasks (real `kubeadm upgrade node` against the kubeadm-config
+  and kubelet-config ConfigMaps that the real `kubeadm init phase upload-config all` created). STAND-IN: `kubeadm
+  join` itself - this file writes what it would leave on the node (/etc/kubernetes/kubelet.conf with a
+  system:node:<name> client certificate issued directly instead of through a bootstrap token and a CSR,
+  /var/lib/kubelet/config.yaml, kubeadm-flags.env) and starts the package's kubelet unit.
 - The CNI: Debian's containernetworking-plugins (bridge + host-local, one /24 per node, routes between the nodes)
   in place of Cilium, whose images cannot be had here.
 - Images: pause (compiled from the Kubernetes tree's build/pause/linux/pause.c) and busybox (Debian's
@@ -43,6 +46,7 @@ import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kube_api  # noqa: E402
+import kube_debs  # noqa: E402
 import oci_image  # noqa: E402
 from ansible_env import BIN, ENV as ANSIBLE_ENV, ROOT  # noqa: E402
 
@@ -52,6 +56,10 @@ GATEWAY = SUBNET_PREFIX + ".1"
 API_PORT = 6443
 REGISTRY = "%s:5000" % GATEWAY
 APT_PORT = 5080
+APT_URL = "http://%s:%d/" % (GATEWAY, APT_PORT)
+# The release the nodes are installed with, and the one upgrade.yml upgrades them to (see kube_debs.py: the same
+# v1.20.2 source, the old one built with another version label).
+OLD_RELEASE, NEW_RELEASE = "v1.20.1", "v1.20.2"
 ETCD_BASE_PORT = 37100
 POD_CIDR = "10.244.%d.0/24"
 IMAGES = {"pause": REGISTRY + "/aiinfra/pause:3.4.1", "busybox": REGISTRY + "/aiinfra/busybox:1.35"}
@@ -119,6 +127,7 @@ class NodeTier:
     def __init__(self, nodes=4, joined=3):
         self.binaries = {c: kube_api.require_binary(c) for c in (
             "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet")}
+        kube_api.require_tools("dpkg-deb", "gpg", "gpg-agent")
         kube_api.require_tools("etcd", "etcdctl", "docker-registry", "skopeo", "podman", "gcc")
         self.count, self.joined_count = nodes, joined
         self.dir = tempfile.mkdtemp(prefix="aiinfra-kubelets-")
@@ -145,12 +154,20 @@ class NodeTier:
             t0 = time.monotonic()
             self._testbed_up()
             self._registry()
+            self._apt_repository()
             self._control_plane()
             self._write_inventory()
             self._converge(self.names[:self.joined_count])
+            self.install_packages(self.names[:self.joined_count])
             for name in self.names[:self.joined_count]:
                 self.join(name)
             self.wait_nodes_ready(self.names[:self.joined_count])
+            # after node1 registered: the kubelet phase annotates the first control-plane node's Node object
+            self._upload_kubeadm_config()
+            # v1.20.2's node lifecycle controller, started before any node was Ready, never tainted a lost node
+            # NoExecute here (its pods were never evicted; after a restart it did at once): start it again now
+            self.controller_manager.stop()
+            self.controller_manager.start()
             self.times["tier start-up s"] = round(time.monotonic() - t0, 1)
         except BaseException:
             self.stop()
@@ -160,6 +177,10 @@ class NodeTier:
     def stop(self):
         for proc in reversed(self.processes):
             proc.stop()
+        if getattr(self, "repo_server", None) is not None:
+            self.repo_server.stop()
+        if self.apiserver is not None:
+            self.apiserver.stop()
         if self.etcd is not None:
             self.etcd.stop()
         run([sys.executable, TESTBED, "--state-root", self.testbed_root, "down", "--name", NAME], check=False)
@@ -197,6 +218,48 @@ class NodeTier:
                                                    "docker://" + ref], check=False).returncode == 0,
                      30, "pushing %s to the registry" % ref)
 
+    def _apt_repository(self):
+        """kubelet, kubeadm and kubectl at OLD_RELEASE and NEW_RELEASE in a signed apt repository on the gateway."""
+        t0 = time.monotonic()
+        for release in (OLD_RELEASE, NEW_RELEASE):
+            assert kube_debs.cached_binaries(release), (
+                "kubelet/kubeadm/kubectl %s are not built: scripts/build_kubernetes.sh%s --components "
+                "'kubelet kubeadm kubectl'" % (release, "" if release == NEW_RELEASE else " --version-label " + release))
+        self.repo = kube_debs.build_repo(os.path.join(self.dir, "apt"), (NEW_RELEASE, OLD_RELEASE))
+        self.repo_server = kube_debs.RepoServer(self.repo.path, host=GATEWAY, port=APT_PORT).start()
+        self.times["apt repository (6 packages) built s"] = round(time.monotonic() - t0, 1)
+
+    def _upload_kubeadm_config(self):
+        """What `kubeadm init` stores for `kubeadm upgrade node` (ClusterConfiguration, the kubelet's configuration,
+        the RBAC that lets nodes read them): the real kubeadm's `init phase upload-config all`."""
+        kubeadm = kube_debs.cached_binaries(NEW_RELEASE)["kubeadm"]
+        documents = [
+            {"apiVersion": "kubeadm.k8s.io/v1beta2", "kind": "InitConfiguration",
+             "localAPIEndpoint": {"advertiseAddress": GATEWAY, "bindPort": API_PORT},
+             "nodeRegistration": {"name": "node1", "criSocket": "/run/containerd/containerd.sock"}},
+            {"apiVersion": "kubeadm.k8s.io/v1beta2", "kind": "ClusterConfiguration", "kubernetesVersion": OLD_RELEASE,
+             "controlPlaneEndpoint": "%s:%d" % (GATEWAY, API_PORT),
+             "networking": {"podSubnet": "10.244.0.0/16", "serviceSubnet": kube_api.SERVICE_CIDR}},
+            self.kubelet_config()]
+        path = os.path.join(self.dir, "kubeadm-upload.yaml")
+        with open(path, "w") as f:
+            yaml.safe_dump_all(documents, f)
+        run([kubeadm, "init", "phase", "upload-config", "all", "--config", path, "--kubeconfig", self.kubeconfig])
+
+    def install_packages(self, names, release=OLD_RELEASE):
+        """kubelet, kubeadm and kubectl `release` on `names` by the kubeadm role's own `packages` tasks."""
+        path = os.path.join(self.dir, "packages.yml")
+        with open(path, "w") as f:
+            yaml.safe_dump([{"name": "The kubeadm role's package tasks", "hosts": ",".join(names),
+                             "gather_facts": False, "tasks": [{
+                                 "name": "Packages", "ansible.builtin.include_role": {
+                                     "name": "aiinfra.cluster.kubeadm", "tasks_from": "packages"},
+                                 "vars": {"kubeadm_node_role": "agent"}}]}], f, sort_keys=False)
+        t0 = time.monotonic()
+        self.ansible(path, "-e", "k8s_version=" + release, check=True)
+        self.times["kubeadm role packages (%s) on %d node(s) s" % (release, len(names))] = round(
+            time.monotonic() - t0, 1)
+
     def _control_plane(self):
         self.pki = kube_api.PKI(os.path.join(self.dir, "pki"))
         self.etcd = kube_api.TLSCluster(self.pki, size=1, base_port=ETCD_BASE_PORT)
@@ -218,7 +281,7 @@ class NodeTier:
                                    *self.pki.issue("controller-manager", "system:kube-controller-manager", client=True))
         sched = self.write_kubeconfig(os.path.join(self.dir, "scheduler.kubeconfig"), "scheduler",
                                       *self.pki.issue("scheduler", "system:kube-scheduler", client=True))
-        self.processes.append(Process("kube-controller-manager", [
+        self.controller_manager = Process("kube-controller-manager", [
             self.binaries["kube-controller-manager"], "--kubeconfig", cm, "--authentication-kubeconfig", cm,
             "--authorization-kubeconfig", cm, "--use-service-account-credentials",
             "--service-account-private-key-file", self.pki.sa_key, "--root-ca-file", self.pki.ca,
@@ -226,7 +289,8 @@ class NodeTier:
             "--port=0",
             # NotReady after 20 s without a status update (default 40 s): the drill's detection time is this plus
             # the 5 s monitor period.
-            "--node-monitor-grace-period=20s", "--node-monitor-period=5s"], self.dir).start())
+            "--node-monitor-grace-period=20s", "--node-monitor-period=5s"], self.dir).start()
+        self.processes.append(self.controller_manager)
         self.processes.append(Process("kube-scheduler", [
             self.binaries["kube-scheduler"], "--kubeconfig", sched, "--authentication-kubeconfig", sched,
             "--authorization-kubeconfig", sched, "--leader-elect=false", "--bind-address=127.0.0.1",
@@ -251,7 +315,8 @@ class NodeTier:
             "k8s_cni": "none",
             "k8s_gpu_enabled": False,
             "k8s_serving_enabled": False,
-            "k8s_kubeconfig": self.kubeconfig,
+            # the admin kubeconfig is where the control-plane layer would write it (k8s_credentials_dir/kubeconfig);
+            # the lifecycle playbooks find it through the facts layer (lifecycle() turns the layer on for them)
             "k8s_credentials_dir": self.credentials,
             "node_baseline_ntp_servers": [],
             "node_baseline_registries": [{"name": REGISTRY, "scheme": "http"}],
@@ -261,6 +326,8 @@ class NodeTier:
             # the CNI plugins come from Debian's package (kubeadm's kubernetes-cni, or Cilium's own, in a lab)
             "node_baseline_packages": default_packages() + ["containernetworking-plugins"],
             "node_baseline_containerd_cni_bin_dir": "/usr/lib/cni",
+            # the kubeadm role's package repository: the tier's signed repository instead of pkgs.k8s.io
+            "kubeadm_apt_repo_url": APT_URL,
         }
         with open(os.path.join(self.inventory_dir, "group_vars", "all.yml"), "w") as f:
             yaml.safe_dump(tier_vars, f, sort_keys=False)
@@ -275,6 +342,11 @@ class NodeTier:
             raise AssertionError("ansible-playbook %s %s failed (rc=%d):\n%s\n%s" % (
                 playbook, " ".join(map(str, args)), proc.returncode, proc.stdout[-8000:], proc.stderr[-3000:]))
         return proc
+
+    def lifecycle(self, playbook, *args, check=False):
+        """A lifecycle playbook (upgrade.yml, dr_drill.yml, add_node.yml) as a lab runs it: with the control-plane
+        layer on (the tier's control plane runs on this machine, so site.yml is run with the layer off)."""
+        return self.ansible(playbook, "-e", "k8s_control_plane_enabled=true", *args, check=check)
 
     def _converge(self, names):
         t0 = time.monotonic()
@@ -332,18 +404,11 @@ class NodeTier:
                       "routes": [{"dst": "0.0.0.0/0"}]}},
             {"type": "portmap", "capabilities": {"portMappings": True}}]}
         self.node_put(name, "/etc/cni/net.d/10-aiinfra-kubelets.conflist", json.dumps(conflist, indent=1))
-        self.install_kubelet(name)
+        # the package's unit (enabled by the kubeadm role) waits for config.yaml; start it now that it is there
+        self.node_run(name, "systemctl", "restart", "kubelet")
         self.joined.append(name)
         for other in self.joined:
             self.routes(other)
-
-    def install_kubelet(self, name):
-        """The kubelet binary with the unit and kubeadm drop-in a kubelet package brings."""
-        run(["podman", "cp", self.binaries["kubelet"], "%s:/usr/bin/kubelet" % self.containers[name]])
-        self.node_put(name, "/lib/systemd/system/kubelet.service", KUBELET_UNIT)
-        self.node_put(name, "/lib/systemd/system/kubelet.service.d/10-kubeadm.conf", KUBEADM_DROPIN)
-        self.node_run(name, "systemctl", "daemon-reload")
-        self.node_run(name, "systemctl", "enable", "--now", "kubelet")
 
     def routes(self, name):
         """A route on `name` to every other joined node's pod /24 (what Cilium's routing does in a lab)."""
@@ -407,6 +472,14 @@ class NodeTier:
             status, body = self.request("POST", path, obj)
             assert status in (201, 409), (kind, meta, status, body)
 
+    def exec_in_pod(self, namespace, pod, command):
+        """Run `command` (argv) in the pod's first container through the API server and the kubelet; its output."""
+        from kubernetes import client, config
+        from kubernetes.stream import stream
+        api = client.CoreV1Api(config.new_client_from_config(config_file=self.kubeconfig))
+        return stream(api.connect_get_namespaced_pod_exec, pod, namespace, command=command, stderr=True, stdin=False,
+                      stdout=True, tty=False)
+
     def journal(self, name, unit="kubelet", lines=40):
         return self.node_run(name, "journalctl", "-u", unit, "--no-pager", "-n", str(lines), check=False).stdout
 
@@ -438,31 +511,3 @@ def deployment(name, namespace, replicas=2, node_selector=None, toleration_secon
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
                      "template": {"metadata": {"labels": labels}, "spec": spec}}}
-
-
-# The unit and drop-in of the kubelet and kubeadm packages (pkgs.k8s.io), as installed there.
-KUBELET_UNIT = """[Unit]
-Description=kubelet: The Kubernetes Node Agent
-Documentation=https://kubernetes.io/docs/
-Wants=network-online.target
-After=network-online.target
-
-[Service]
-ExecStart=/usr/bin/kubelet
-Restart=always
-StartLimitInterval=0
-RestartSec=10
-
-[Install]
-WantedBy=multi-user.target
-"""
-
-KUBEADM_DROPIN = """# Note: This dropin only works with kubeadm and kubelet v1.11+
-[Service]
-Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"
-Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"
-EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
-EnvironmentFile=-/etc/default/kubelet
-ExecStart=
-ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS
-"""

@@ -96,7 +96,7 @@ def build_image(layout, tag, files, links=(), entrypoint=None, cmd=None):
     return manifest_digest
 
 
-BUSYBOX_APPLETS = ("sh", "echo", "cat", "ls", "sleep", "httpd", "wget", "hostname", "true")
+BUSYBOX_APPLETS = ("sh", "echo", "cat", "ls", "rm", "sleep", "httpd", "wget", "hostname", "true")
 
 
 def build(layout, tag, busybox):

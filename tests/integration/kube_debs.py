@@ -168,7 +168,7 @@ class KubeDebsError(RuntimeError):
 
 def _run(argv, **kwargs):
     kwargs.setdefault("env", ENV)
-    result = subprocess.run(argv, capture_output=True, text=True, **kwargs)
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)
     if result.returncode != 0:
         raise KubeDebsError("%s failed (rc %d): %s" % (" ".join(argv), result.returncode,
                                                        (result.stderr or result.stdout).strip()[-2000:]))
@@ -329,7 +329,7 @@ def _index(repo_dir, packages_text):
     with open(os.path.join(repo_dir, "Packages"), "rb") as src, \
             gzip.GzipFile(os.path.join(repo_dir, "Packages.gz"), "wb", mtime=0) as dst:
         shutil.copyfileobj(src, dst)
-    archs = sorted({m for m in re.findall(r"^Architecture: (\S+)$", packages_text, re.M)})
+    archs = sorted(set(re.findall(r"^Architecture: (\S+)$", packages_text, re.M)))
     now = time.gmtime()
     date = "%s, %02d %s %d %02d:%02d:%02d UTC" % (
         ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")[now.tm_wday], now.tm_mday,

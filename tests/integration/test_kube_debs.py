@@ -92,7 +92,7 @@ class PrivateApt:
 
     def run(self, tool, *args, cwd=None):
         return subprocess.run([tool] + self.options + list(args), capture_output=True, text=True, env=ENV,
-                              cwd=cwd, timeout=300)
+                              cwd=cwd, timeout=300, check=False)
 
 
 def role_sources(url, key_path):
@@ -123,14 +123,14 @@ def index_copy(repo, directory):
 def apt(repo, server, tmp_path_factory):
     """A private apt that has run `apt-get update` against the served repository."""
     base = tmp_path_factory.mktemp("apt-ok")
-    key_path, _ = fetch_key(server.url, base)
+    key_path, _key = fetch_key(server.url, base)
     private = PrivateApt(base / "apt", role_sources(server.url, key_path))
     private.update = private.run("apt-get", "update")
     return private
 
 
 def test_release_key_is_the_armored_signing_key(repo, server, tmp_path):
-    _, key = fetch_key(server.url, tmp_path)
+    _path, key = fetch_key(server.url, tmp_path)
     assert key.startswith(b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n"), key[:80]
     with open(repo.key_path, "rb") as f:
         assert f.read() == key
@@ -187,7 +187,7 @@ def test_a_packages_index_changed_after_signing_is_refused(repo, tmp_path):
         f.write(changed)
     subprocess.run(["gzip", "-9nkf", os.path.join(tampered, "Packages")], check=True, env=ENV)
     with kube_debs.RepoServer(tampered, "127.0.0.1") as srv:
-        key_path, _ = fetch_key(srv.url, tmp_path)
+        key_path, _key = fetch_key(srv.url, tmp_path)
         private = PrivateApt(tmp_path / "apt", role_sources(srv.url, key_path))
         update = private.run("apt-get", "update")
     out = update.stdout + update.stderr
@@ -263,7 +263,7 @@ def minimal_status(repo, path, held_release=None):
 
 
 def simulated(repo, server, tmp_path, held_release, *args):
-    key_path, _ = fetch_key(server.url, tmp_path)
+    key_path, _key = fetch_key(server.url, tmp_path)
     private = PrivateApt(tmp_path / "apt", role_sources(server.url, key_path))
     private.options += ["-o", "Dir::State::status=" + minimal_status(repo, tmp_path / "status", held_release)]
     update = private.run("apt-get", "update")
@@ -285,7 +285,7 @@ def test_fresh_install_needs_nothing_beyond_a_minimal_node(repo, server, tmp_pat
 def test_upgrade_steps_of_the_role_on_held_packages(repo, server, tmp_path):
     """roles/kubeadm/tasks/upgrade.yml's apt steps on a node holding 1.20.1-1.1: kubeadm alone first (its Depends do
     not drag the kubelet along), refused without allow_change_held_packages, then kubelet and kubectl."""
-    refused, _ = simulated(repo, server, tmp_path, OLD, "install", "kubeadm=1.20.2-1.1")
+    refused, _out = simulated(repo, server, tmp_path, OLD, "install", "kubeadm=1.20.2-1.1")
     assert refused.returncode != 0 and "Held packages were changed" in refused.stderr, refused.stderr
     result, actions = simulated(repo, server, tmp_path, OLD, "--allow-change-held-packages", "install",
                                 "kubeadm=1.20.2-1.1")

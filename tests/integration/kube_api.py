@@ -340,6 +340,27 @@ class APIServer:
         return self.proc is not None and self.proc.poll() is None
 
 
+def api_request(url, ctx, method="GET", body=None, content_type="application/json"):
+    """(status, decoded JSON; plain text for /readyz and the like; {"raw": text} for an error that is not JSON) of
+    one request with the client certificate of `ctx`. `body`: an object (sent as JSON) or bytes."""
+    data = None if body is None else (json.dumps(body).encode() if not isinstance(body, bytes) else body)
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": content_type, "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
+            raw = resp.read()
+            try:
+                return resp.status, json.loads(raw or b"null")
+            except ValueError:
+                return resp.status, raw.decode(errors="replace")  # /readyz, /healthz: plain text
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        try:
+            return exc.code, json.loads(raw)
+        except ValueError:
+            return exc.code, {"raw": raw.decode(errors="replace")}
+
+
 # --- a control plane --------------------------------------------------------------------------------------------
 
 class ControlPlane:
@@ -401,24 +422,8 @@ class ControlPlane:
 
     def request(self, method, path, body=None, server=None, content_type="application/json"):
         """(status, decoded JSON) of an admin request to `server` (URL; default the first API server)."""
-        base = server or self.servers[0].url
-        data = None if body is None else (json.dumps(body).encode() if not isinstance(body, bytes) else body)
-        req = urllib.request.Request(base + path, data=data, method=method,
-                                     headers={"Content-Type": content_type, "Accept": "application/json"})
-        ctx = self.servers[0].ssl_context(self.admin_cert, self.admin_key)
-        try:
-            with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
-                raw = resp.read()
-                try:
-                    return resp.status, json.loads(raw or b"null")
-                except ValueError:
-                    return resp.status, raw.decode(errors="replace")  # /readyz, /healthz: plain text
-        except urllib.error.HTTPError as exc:
-            raw = exc.read()
-            try:
-                return exc.code, json.loads(raw)
-            except ValueError:
-                return exc.code, {"raw": raw.decode(errors="replace")}
+        return api_request((server or self.servers[0].url) + path,
+                           self.servers[0].ssl_context(self.admin_cert, self.admin_key), method, body, content_type)
 
     def served(self):
         """{group/version: set of kinds} the API server serves (discovery), built-ins and CRDs alike."""
@@ -717,13 +722,18 @@ class Haproxy:
             return ""
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 10)
+
+
+def stop_process(proc, timeout):
+    """SIGTERM a started process (None or finished: nothing to do), SIGKILL after `timeout` seconds."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def vip_url(plane):

@@ -111,13 +111,7 @@ class Process:
         return self
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        kube_api.stop_process(self.proc, 20)
 
 
 class NodeTier:
@@ -420,22 +414,8 @@ class NodeTier:
     # --- the API ------------------------------------------------------------------------------------------------
 
     def request(self, method, path, body=None, content_type="application/json"):
-        import urllib.error
-        import urllib.request
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.apiserver.url + path, data=data, method=method,
-                                     headers={"Content-Type": content_type, "Accept": "application/json"})
-        ctx = self.apiserver.ssl_context(self.admin_cert, self.admin_key)
-        try:
-            with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
-                raw = resp.read()
-                return resp.status, json.loads(raw or b"null")
-        except urllib.error.HTTPError as exc:
-            raw = exc.read()
-            try:
-                return exc.code, json.loads(raw)
-            except ValueError:
-                return exc.code, {"raw": raw.decode(errors="replace")}
+        return kube_api.api_request(self.apiserver.url + path, self.apiserver.ssl_context(self.admin_cert, self.admin_key),
+                                    method, body, content_type)
 
     def get(self, path):
         status, body = self.request("GET", path)

@@ -128,8 +128,8 @@ def test_upgrade_drains_through_a_pdb_survives_an_interruption_and_reruns_clean(
     (packages from the tier's repository, `kubeadm upgrade node`, holds, kubelet restart). A PodDisruptionBudget
     (minAvailable 1) guards a two-replica Deployment whose replica on node1 is made unready: the drain of node2 must
     wait. The run is killed while it waits (a lost controller), node2 stays cordoned and marked; the next run
-    finishes node2 (the drain goes through once the node1 replica is Ready again) and upgrades node3; a third run
-    changes nothing."""
+    finishes node2 (its drain waits on the budget until 5 s after the node1 replica is made Ready again) and
+    upgrades node3; a third run changes nothing."""
     dep = deployment("guarded", NS, replicas=2)
     pod = dep["spec"]["template"]["spec"]
     pod["containers"][0]["command"] = ["/bin/sh", "-c", "echo ok > /tmp/ready.html; exec httpd -f -p 8080 -h /tmp"]
@@ -174,20 +174,28 @@ def test_upgrade_drains_through_a_pdb_survives_an_interruption_and_reruns_clean(
     assert "FAILED - RETRYING: [node2 -> localhost]: Drain the node" in out1, out1[-3000:]
     assert node2["status"]["nodeInfo"]["kubeletVersion"] == OLD_RELEASE
 
-    # Run 2: resumes; the node1 replica becomes Ready again 10 s into it, then the drain goes through
-    def ready_again():
-        time.sleep(10)
-        tier.exec_in_pod(NS, on_node1, ["/bin/sh", "-c", "echo ok > /tmp/ready.html"])
-    helper = threading.Thread(target=ready_again)
+    # Run 2: resumes; once its drain is seen waiting on the budget, the node1 replica becomes Ready again 5 s later
+    # and the drain goes through
     t1 = time.monotonic()
-    helper.start()
-    run2 = subprocess.run(upgrade_command(tier), cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    helper.join()
+    run2 = subprocess.Popen(upgrade_command(tier), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    lines, ready_again = [], None
+    for line in run2.stdout:
+        lines.append(line)
+        if ready_again is None and "FAILED - RETRYING: [node2 -> localhost]: Drain the node" in line:
+            ready_again = threading.Timer(5, tier.exec_in_pod, (NS, on_node1, ["/bin/sh", "-c",
+                                                                             "echo ok > /tmp/ready.html"]))
+            ready_again.start()
+    run2.wait()
+    if ready_again is not None:
+        ready_again.join()
+    out2 = "".join(lines)
     resumed = time.monotonic() - t1
-    assert run2.returncode == 0, run2.stdout[-6000:]
-    assert "node2: upgrade (the binary is not %s)" % NEW_RELEASE in run2.stdout, run2.stdout[-4000:]
-    drain = task_seconds(run2.stdout, "Drain the node (waits while a PodDisruptionBudget holds an eviction)")
-    assert "FAILED - RETRYING" in run2.stdout and "Drain the node" in run2.stdout
+    assert ready_again is not None, "the resumed drain was never held by the budget:\n" + out2[-4000:]
+    assert run2.returncode == 0, out2[-6000:]
+    assert "node2: upgrade (the binary is not %s)" % NEW_RELEASE in out2, out2[-4000:]
+    drain = task_seconds(out2, "Drain the node (waits while a PodDisruptionBudget holds an eviction)")
+    assert drain >= 5, drain
     for name in ("node2", "node3"):
         n = tier.node(name)
         assert n["status"]["nodeInfo"]["kubeletVersion"] == NEW_RELEASE, name
@@ -206,7 +214,7 @@ def test_upgrade_drains_through_a_pdb_survives_an_interruption_and_reruns_clean(
     tier.times.update({"upgrade: drain held by the PDB until the interruption s": round(held, 1),
                        "upgrade: cordon seen after run 1 started s": round(cordoned - t0, 1),
                        "upgrade: resumed run (node2 finished + node3) s": round(resumed, 1),
-                       "upgrade: drain of node2 in the resumed run (replica Ready after 10 s) s": drain})
+                       "upgrade: drain of node2 in the resumed run (held until the replica was Ready) s": drain})
 
 
 def report_times(output):

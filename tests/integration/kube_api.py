@@ -12,8 +12,8 @@ while etcd and the others keep running (ControlPlane.restart_apiserver).
 Tests that need the binary are skipped only when it is not built AND $AIINFRA_REQUIRE_KUBE_API is unset; with the
 variable set (CI sets it) a missing binary fails the test.
 
-Loopback ports 36000-36999 and addresses 127.36.x.y belong to this tier (etcd base ports 36000, 36100, 36200...;
-API servers on 36443; the VIP's haproxy on 36444 with its monitor on 36404).
+Loopback ports 26000-26999 and addresses 127.36.x.y belong to this tier (etcd base ports 26000, 26100, 26200...;
+API servers on 26443; the VIP's haproxy on 26444 with its monitor on 26404).
 """
 
 import base64
@@ -45,7 +45,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD_SCRIPT = os.path.join(ROOT, "scripts", "build_kubernetes.sh")
 REQUIRE_ENV = "AIINFRA_REQUIRE_KUBE_API"
 SERVICE_CIDR = "10.96.0.0/12"
-API_PORT = 36443
+API_PORT = 26443
 ENV = dict(os.environ, LC_ALL="C")
 
 
@@ -201,7 +201,7 @@ class TLSCluster(Cluster):
     """etcd_cluster.Cluster over TLS: members on https://127.0.0.1:<base_port + 10 n>, certificates from `pki`.
     `client` is the (cert, key) an API server (kubeadm: apiserver-etcd-client) uses."""
 
-    def __init__(self, pki, size=3, base_port=36000):
+    def __init__(self, pki, size=3, base_port=26000):
         super().__init__(size=size, base_port=base_port)
         cert, key = pki.issue("etcd-member", "etcd", ips=["127.0.0.1"], dns=["localhost"], server=True, client=True)
         self.tls = {"ca": pki.ca, "cert": cert, "key": key}
@@ -364,18 +364,18 @@ def api_request(url, ctx, method="GET", body=None, content_type="application/jso
 # --- a control plane --------------------------------------------------------------------------------------------
 
 class ControlPlane:
-    """`etcd_members` etcd members over TLS (TLSCluster, clients on 127.0.0.1:36010+100*slot, 36020, ...) and
-    `apiservers` API servers on 127.36.<slot>.<n>:36443, all with the same optional EncryptionConfiguration (a
+    """`etcd_members` etcd members over TLS (TLSCluster, clients on 127.0.0.1:26010+100*slot, 26020, ...) and
+    `apiservers` API servers on 127.36.<slot>.<n>:26443, all with the same optional EncryptionConfiguration (a
     dict). Slots keep concurrently used control planes apart (one per test module)."""
 
     def __init__(self, slot, apiservers=1, etcd_members=1, encryption_config=None, extra_args=()):
-        assert 0 <= slot <= 9, "slot 0-9 keeps the ports in 36000-36999"
+        assert 0 <= slot <= 9, "slot 0-9 keeps the ports in 26000-26999"
         self.binary = require_binary("kube-apiserver")
         require_tools("etcd", "etcdctl")
         self.slot = slot
         self.dir = tempfile.mkdtemp(prefix="aiinfra-kapi-")
         self.pki = PKI(os.path.join(self.dir, "pki"))
-        self.etcd = TLSCluster(self.pki, size=etcd_members, base_port=36000 + 100 * slot)
+        self.etcd = TLSCluster(self.pki, size=etcd_members, base_port=26000 + 100 * slot)
         self.admin_cert, self.admin_key = self.pki.issue("admin", "aiinfra-admin", organizations=["system:masters"],
                                                          client=True)
         self.servers = [APIServer("api%d" % n, "127.36.%d.%d" % (slot, n), API_PORT, self.etcd, self.pki,
@@ -645,8 +645,8 @@ def describe(obj):
 
 # --- the control_plane_vip role's haproxy in front of the API servers ---------------------------------------------
 
-VIP_PORT = 36444
-VIP_HEALTH_PORT = 36404
+VIP_PORT = 26444
+VIP_HEALTH_PORT = 26404
 
 
 def render_vip_haproxy(plane, directory):

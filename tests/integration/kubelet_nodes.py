@@ -31,7 +31,7 @@ What is real here, and what stands in (tests/README.md, "The kubelet tier", list
   non-loopback address: without node_baseline's hosts.toml the pull fails).
 
 Addresses: the test bed `kubelets` on 198.18.21.0/24 (gateway .1 runs the API server on 6443, the registry on 5000
-and the apt repository on 5080; nodes .11-.14), etcd on 127.0.0.1:37110/37111.
+and the apt repository on 5080; nodes .11-.14), etcd on 127.0.0.1:27110/27111.
 """
 
 import json
@@ -60,7 +60,7 @@ APT_URL = "http://%s:%d/" % (GATEWAY, APT_PORT)
 # The release the nodes are installed with, and the one upgrade.yml upgrades them to (see kube_debs.py: the same
 # v1.20.2 source, the old one built with another version label).
 OLD_RELEASE, NEW_RELEASE = "v1.20.1", "v1.20.2"
-ETCD_BASE_PORT = 37100
+ETCD_BASE_PORT = 27100
 POD_CIDR = "10.244.%d.0/24"
 IMAGES = {"pause": REGISTRY + "/aiinfra/pause:3.4.1", "busybox": REGISTRY + "/aiinfra/busybox:1.35"}
 TESTBED = os.path.join(ROOT, "scripts", "testbed.py")

@@ -87,7 +87,9 @@ def test_nodes_ready_on_the_node_layers_containerd_and_pods_pass_their_probes(ti
                  {"name": "Exec", "kubernetes.core.k8s_exec": {
                      "kubeconfig": tier.kubeconfig, "namespace": NS, "pod": "{{ pods.resources[0].metadata.name }}",
                      "command": "wget -q -O - http://127.0.0.1:8080/index.html"},
-                  "register": "exec", "changed_when": False},
+                  # runc exec on these container nodes failed once in six runs ("OCI runtime exec failed: exec
+                  # failed: unable to start container process", message cut by the module): tried up to 3 times
+                  "register": "exec", "changed_when": False, "until": "exec is succeeded", "retries": 2, "delay": 2},
                  {"name": "Exec output", "ansible.builtin.assert": {"that": ["exec.stdout | trim == 'ok'"]}}]}
     path = playbook(tier, "web", [apply])
     t0 = time.monotonic()
@@ -245,8 +247,8 @@ def test_dr_drill_node_loss_detected_workloads_moved_node_back(tier):
     wall = time.monotonic() - t0
     notready, rescheduled, pods, back = report_times(proc.stdout)
     assert pods >= len(moving) >= 1, (pods, moving)
-    # NotReady: the controller manager's 20 s grace period plus its 5 s monitor period (and polling)
-    assert 15 <= notready <= 90, notready
+    # NotReady: the controller manager's 20 s grace period counted from the last status update (every 10 s)
+    assert 5 <= notready <= 90, notready
     # evicted 5 s after the taint, replaced and Ready on the other nodes
     assert notready < rescheduled <= notready + 90, (notready, rescheduled)
     assert tier.ready(victim) == "True"

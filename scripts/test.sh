@@ -16,20 +16,27 @@ rm -rf "${HOME}/.ansible/collections/ansible_collections/aiinfra/cluster"
 
 suites=${AIINFRA_SUITES:-unit render lint sanity molecule bench fresh}
 passed=0 failed=0 failures=""
+# Each suite's output is also kept in a log, so the end of the run can repeat what a failed suite printed last
+# (CI shows only the tail of the whole output).
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
 run_suite() {
   local name=$1; shift
-  local start=$SECONDS
+  local start=$SECONDS rc
   echo "=== suite $name: $*"
-  if "$@"; then
+  # a process substitution, not a pipe: a daemon a suite leaves running cannot hold the run open
+  "$@" > >(tee "$logs/$name.log") 2>&1
+  rc=$?
+  if [ "$rc" -eq 0 ]; then
     passed=$((passed + 1)); echo "=== suite $name passed in $((SECONDS - start))s"
   else
-    failed=$((failed + 1)); failures="$failures $name"; echo "=== suite $name FAILED in $((SECONDS - start))s"
+    failed=$((failed + 1)); failures="$failures $name"; echo "=== suite $name FAILED (rc $rc) in $((SECONDS - start))s"
   fi
 }
 
 for suite in $suites; do
   case $suite in
-    unit) run_suite unit python -m pytest -q -p no:cacheprovider tests/unit tests/integration ;;
+    unit) run_suite unit python -m pytest -q -p no:cacheprovider -rfE tests/unit tests/integration ;;
     render)
       run_suite syntax ansible-playbook --syntax-check -i inventories/lab site.yml playbooks/render.yml playbooks/backup.yml playbooks/restore.yml playbooks/dr_drill.yml playbooks/upgrade.yml playbooks/reset.yml playbooks/add_node.yml
       run_suite render scripts/render.sh inventories/lab render ;;
@@ -57,6 +64,10 @@ for suite in $suites; do
   esac
 done
 
+for name in $failures; do
+  echo "=== the last 60 lines suite $name printed:"
+  tail -n 60 "$logs/$name.log"
+done
 [ -z "$failures" ] || echo "failed suites:$failures"
 echo "suites: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -61,6 +61,7 @@ APT_URL = "http://%s:%d/" % (GATEWAY, APT_PORT)
 # v1.20.2 source, the old one built with another version label).
 OLD_RELEASE, NEW_RELEASE = "v1.20.1", "v1.20.2"
 ETCD_BASE_PORT = 27100
+INOTIFY_INSTANCES = 1024
 POD_CIDR = "10.244.%d.0/24"
 IMAGES = {"pause": REGISTRY + "/aiinfra/pause:3.4.1", "busybox": REGISTRY + "/aiinfra/busybox:1.35"}
 TESTBED = os.path.join(ROOT, "scripts", "testbed.py")
@@ -181,6 +182,15 @@ class NodeTier:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def _testbed_up(self):
+        # Four nodes' systemd, containerd and kubelet (cAdvisor) with the host's own: more inotify instances than the
+        # kernel's default of 128 per user allows on a fresh machine (TESTBED notes); raised, never lowered.
+        limit = "/proc/sys/fs/inotify/max_user_instances"
+        with open(limit) as f:
+            instances = int(f.read())
+        if instances < INOTIFY_INSTANCES:
+            log("raising fs.inotify.max_user_instances from %d to %d" % (instances, INOTIFY_INSTANCES))
+            with open(limit, "w") as f:
+                f.write("%d\n" % INOTIFY_INSTANCES)
         groups = "k8s_control_plane=node1;k8s_workers=" + ",".join(self.names[1:])
         t0 = time.monotonic()
         run([sys.executable, TESTBED, "--state-root", self.testbed_root, "up", "--name", NAME,

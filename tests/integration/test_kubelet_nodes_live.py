@@ -109,8 +109,10 @@ def pod_ready(pod):
 
 
 def guarded(tier):
-    """{node: pod} of the PDB-guarded Deployment (one replica on node1, one on node2)."""
-    return {p["spec"].get("nodeName"): p for p in tier.pods(NS, "app=guarded") if not p["metadata"].get("deletionTimestamp")}
+    """{node: pod} of the PDB-guarded Deployment (one replica on node1, one on node2); pods not scheduled yet (no
+    nodeName) and pods being deleted are left out."""
+    return {p["spec"]["nodeName"]: p for p in tier.pods(NS, "app=guarded")
+            if p["spec"].get("nodeName") and not p["metadata"].get("deletionTimestamp")}
 
 
 def upgrade_command(tier, *extra):
@@ -185,8 +187,8 @@ def test_upgrade_drains_through_a_pdb_survives_an_interruption_and_reruns_clean(
     for line in run2.stdout:
         lines.append(line)
         if ready_again is None and "FAILED - RETRYING: [node2 -> localhost]: Drain the node" in line:
-            ready_again = threading.Timer(5, tier.exec_in_pod, (NS, on_node1, ["/bin/sh", "-c",
-                                                                             "echo ok > /tmp/ready.html"]))
+            make_ready = ["/bin/sh", "-c", "echo ok > /tmp/ready.html"]
+            ready_again = threading.Timer(5, tier.exec_in_pod, (NS, on_node1, make_ready))
             ready_again.start()
     run2.wait()
     if ready_again is not None:
@@ -252,10 +254,10 @@ def test_dr_drill_node_loss_detected_workloads_moved_node_back(tier):
     # evicted 5 s after the taint, replaced and Ready on the other nodes
     assert notready < rescheduled <= notready + 90, (notready, rescheduled)
     assert tier.ready(victim) == "True"
-    ready_elsewhere = [p for p in tier.pods(NS, "app=drill") if p["spec"]["nodeName"] != victim
+    ready_elsewhere = [p for p in tier.pods(NS, "app=drill") if p["spec"].get("nodeName") not in (victim, None)
                        and p["metadata"].get("deletionTimestamp") is None
                        and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]
-    assert len(ready_elsewhere) >= 4, [(p["metadata"]["name"], p["spec"]["nodeName"]) for p in tier.pods(NS, "app=drill")]
+    assert len(ready_elsewhere) >= 4, [(p["metadata"]["name"], p["spec"].get("nodeName")) for p in tier.pods(NS, "app=drill")]
     # the evicted pods are gone once the kubelet is back and confirms they stopped
     wait_for(lambda: not any(p["metadata"]["name"] in moving for p in tier.pods(NS, "app=drill")), 120,
              "the evicted pods removed by the returning kubelet")

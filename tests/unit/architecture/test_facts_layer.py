@@ -60,7 +60,7 @@ def test_each_node_port_is_written_once(name):
 
 
 def test_the_facts_layer_argument_specs_repeat_no_value():
-    spec = _load(os.path.join(ROLES, "k8s", "meta", "argument_specs.yml"))["argument_specs"]["main"]["options"]
+    spec = _load(os.path.join(ROLES, "k8s", "meta", "argument_specs.yml"))["argument_specs"]["validate"]["options"]
     assert set(spec) == set(FACTS_DEFAULTS)
     assert [k for k, v in spec.items() if "default" in v] == []
 

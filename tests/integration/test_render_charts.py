@@ -232,21 +232,33 @@ def test_harbor_core_external_endpoint_is_the_one_registry_address(variant, sche
 
 
 def nginx_certificate_secret(render):
-    """The Secret whose certificate Harbor's nginx serves (its `certificate` volume), or None."""
+    """The Secret whose certificate Harbor's nginx serves (its `certificate` volume), or None: the harbor role's own
+    (rendered under harbor/, applied before the chart), never one the chart generates."""
     nginx = render.one("harbor", "Deployment", "harbor-nginx")
     volumes = {v["name"]: v for v in nginx["spec"]["template"]["spec"]["volumes"]}
     if "certificate" not in volumes:
         return None
-    return render.one("harbor", "Secret", volumes["certificate"]["secret"]["secretName"])
+    name = volumes["certificate"]["secret"]["secretName"]
+    assert render.objects("harbor", "Secret", name) == [], name  # not the chart's
+    ours = [doc for path in (render.out / "harbor").glob("*.yaml") for doc in yaml_docs(path)
+            if doc.get("kind") == "Secret" and doc["metadata"]["name"] == name]
+    assert len(ours) == 1, name
+    return ours[0]
 
 
 def test_harbor_tls_certificate_is_issued_for_the_registry_host():
+    import ipaddress
+
     from cryptography import x509
     from cryptography.x509.oid import NameOID
 
     secret = nginx_certificate_secret(registry_tls())
     cert = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["tls.crt"]))
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == REGISTRY_HOST
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address(REGISTRY_HOST)]
+    # signed by the CA the nodes and Kaniko trust (the Secret's ca.crt, the platform registry CA)
+    cert.verify_directly_issued_by(x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["ca.crt"])))
 
 
 def test_harbor_without_tls_serves_no_certificate():

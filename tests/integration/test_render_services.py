@@ -72,7 +72,7 @@ def test_tls_registry():
     tmp_path = registry_tls().out
     values = yaml_docs(tmp_path / "harbor" / "values" / "harbor.yaml")[0]
     assert values["externalURL"] == "https://" + ADDRESS
-    assert values["expose"]["tls"] == {"enabled": True, "certSource": "auto", "auto": {"commonName": "192.168.56.11"}}
+    assert values["expose"]["tls"] == {"enabled": True, "certSource": "secret", "secret": {"secretName": "harbor-tls"}}
     ports = values["expose"]["nodePort"]["ports"]
     assert ports["https"] == {"port": 30002, "nodePort": 30002} and ports["http"] == {"port": 30012, "nodePort": 30012}
     # Kaniko verifies the registry's certificate with its CA (#16): never skip-verify, never plain HTTP

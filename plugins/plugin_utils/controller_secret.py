@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import string
+import tempfile
 
 FORMATS = ("password", "hex", "base64", "kubeadm_token")
 _ALNUM = string.ascii_letters + string.digits
@@ -107,7 +108,8 @@ def stored_problem(value, fmt, length):
 def read_or_create(path, fmt, length, check_mode=False, generator=generate):
     """Read the secret at path, or create it once (0600, directory 0700). Returns (secret, created, stand_in).
 
-    Creation uses O_EXCL, so two forks asking at once end with one secret: the loser reads the winner's file.
+    The secret is written whole to a temporary file first, then linked to path, which fails when path exists: two
+    forks asking at once end with one secret, and the loser reads the winner's complete file (never an empty one).
     In check mode nothing is written: a missing file yields a stand-in of the right shape.
     """
     length = check_request(fmt, length)
@@ -126,13 +128,19 @@ def read_or_create(path, fmt, length, check_mode=False, generator=generate):
         os.makedirs(directory, 0o700)
     value = generator(fmt, length)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd, temp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)  # mode 0600
+    except OSError as exc:
+        raise SecretError("cannot create %s: %s; check the directory's owner and permissions" % (path, exc.strerror))
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value + "\n")
+        os.link(temp, path)
     except OSError as exc:
         if exc.errno == errno.EEXIST:
             return _read(path, fmt, length), False, False
         raise SecretError("cannot create %s: %s; check the directory's owner and permissions" % (path, exc.strerror))
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value + "\n")
+    finally:
+        os.unlink(temp)
     return value, True, False
 
 

@@ -55,6 +55,8 @@ def _render(tmp, **overrides):
                              undefined=jinja2.StrictUndefined)
     env.filters["to_json"] = json.dumps
     env.filters["bool"] = lambda value: str(value).lower() in ("true", "yes", "on", "1")
+    # Ansible's mandatory fails on an undefined value with its message; StrictUndefined already fails on one here
+    env.filters["mandatory"] = lambda value, msg=None: value
     (tmp / "conf.d").mkdir(exist_ok=True)
     (tmp / "config.toml").write_text(env.get_template("containerd-config.toml.j2").render(conf))
     (tmp / "aiinfra-cri.toml").write_text(env.get_template("containerd-cri.toml.j2").render(conf))

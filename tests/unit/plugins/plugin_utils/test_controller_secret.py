@@ -81,7 +81,7 @@ def test_check_mode_writes_nothing_and_says_stand_in(tmp_path):
 
 def test_concurrent_creators_end_with_one_secret(tmp_path):
     path = str(tmp_path / "shared")
-    results = []
+    results, errors = [], []
     barrier = threading.Barrier(8)
 
     def slow_generate(fmt, length):
@@ -89,7 +89,10 @@ def test_concurrent_creators_end_with_one_secret(tmp_path):
         return generate(fmt, length)
 
     def worker():
-        results.append(read_or_create(path, "password", 32, generator=slow_generate)[0])
+        try:
+            results.append(read_or_create(path, "password", 32, generator=slow_generate))
+        except SecretError as exc:  # a loser that read the winner's file before it was written ("the file is empty")
+            errors.append(str(exc))
 
     threads = [threading.Thread(target=worker) for _index in range(8)]
     for thread in threads:
@@ -98,7 +101,12 @@ def test_concurrent_creators_end_with_one_secret(tmp_path):
         thread.join()
     with open(path) as handle:
         stored = handle.read().strip()
-    assert set(results) == {stored}
+    assert errors == []
+    assert len(results) == 8
+    assert {value for value, _created, _stand_in in results} == {stored}
+    assert [created for _value, created, _stand_in in results].count(True) == 1
+    assert os.listdir(str(tmp_path)) == ["shared"]  # no temporary file left
+    assert os.stat(path).st_mode & 0o777 == 0o600
 
 
 @pytest.mark.parametrize("setup,message", [
